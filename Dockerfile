@@ -1,0 +1,25 @@
+# The application image: API, worker, beat, Flower and the migrate job all run
+# from it, with different commands (see docker-compose.yml).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+
+# Dependencies first, so that a code change does not reinstall them.
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY . .
+
+# Run unprivileged; .run/ is where beat keeps its schedule.
+RUN useradd --create-home --uid 10001 rail \
+    && mkdir -p /app/.run \
+    && chown rail /app/.run
+USER rail
+
+EXPOSE 8000 5555
+CMD ["gunicorn", "--workers", "2", "--bind", "0.0.0.0:8000", "web:create_app()"]

@@ -1,0 +1,101 @@
+# Railway reservation system: the two commands.
+#
+#   make run    migrate, seed the demo timetable, then serve everything in the
+#               foreground: the API at http://127.0.0.1:8000, Flower at
+#               http://127.0.0.1:5555 (admin/admin), a Celery worker and beat.
+#               Ctrl-C stops them all.
+#   make test   ruff check + pytest, against database rail_test and Redis db 15.
+#
+# Both find or start PostgreSQL and Redis themselves (scripts/services.sh):
+# DATABASE_URL / REDIS_URL when set, else the servers on the local default
+# ports, else private instances under .run/ (RAIL_PRIVATE_SERVICES=1 forces
+# those). `make help` lists every target.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SERVICES := scripts/services.sh
+
+# The API listens on 127.0.0.1:$(PORT), Flower on 127.0.0.1:$(FLOWER_PORT).
+PORT ?= 8000
+FLOWER_PORT ?= 5555
+
+# `make test` runs against this database (on the same server as DATABASE_URL)
+# and this Redis database number; the suite empties them as it likes.
+TEST_DB ?= rail_test
+TEST_REDIS_DB ?= 15
+PYTEST_ARGS ?=
+
+# Prefix of a recipe line: makes sure PostgreSQL and Redis answer, and exports
+# DATABASE_URL / REDIS_URL for the rest of the line. $(call with_services,ARGS)
+# passes ARGS to scripts/services.sh (e.g. --db NAME --redis-db N).
+with_services = exports="$$($(SERVICES) $(1))" && eval "$$exports" &&
+
+.PHONY: help venv services migrate seed run test lint format bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN { FS = ":.*## " } { printf "  make %-9s %s\n", $$1, $$2 }'
+
+# ---------------------------------------------------------------- setup
+
+venv: $(VENV)/.installed ## create .venv; pip install -r requirements.txt when it changed
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -r requirements.txt
+	touch $@
+
+services: ## start PostgreSQL and Redis if needed; print their export lines (to eval)
+	@$(SERVICES)
+
+migrate: venv ## apply the database migrations (alembic upgrade head)
+	@$(with_services) $(BIN)/alembic upgrade head
+
+seed: migrate ## load the demo timetable, if the database has none yet
+	@$(with_services) $(BIN)/flask --app web demo seed --if-empty
+
+# ---------------------------------------------------------------- the two commands
+
+# Not PORT inside the Procfile: honcho hands every process its own PORT
+# (5000, 5100, ...), so the API's port travels as API_PORT.
+run: seed ## migrate + seed, then API, worker, beat and Flower in the foreground
+	@mkdir -p .run
+	@echo "API: http://127.0.0.1:$(PORT)  Flower: http://127.0.0.1:$(FLOWER_PORT)  (Ctrl-C stops all)"
+	@$(with_services) \
+	  export API_PORT=$(PORT) FLOWER_PORT=$(FLOWER_PORT) && \
+	  exec $(BIN)/honcho start -f Procfile
+
+test: venv ## ruff check + pytest on rail_test / Redis db 15 (options: PYTEST_ARGS="-k name -x")
+	@$(call with_services,--db $(TEST_DB) --redis-db $(TEST_REDIS_DB)) \
+	  $(BIN)/ruff check . && \
+	  $(BIN)/pytest $(PYTEST_ARGS)
+
+# ---------------------------------------------------------------- the rest
+
+lint: venv ## ruff check + ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv ## rewrite the code: ruff format + ruff check --fix
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: venv ## python -m bench, once bench/__main__.py exists (same services as `make run`)
+	@if [[ -f bench/__main__.py ]]; then \
+	  $(with_services) $(BIN)/python -m bench; \
+	else \
+	  echo "no benchmark yet (bench/__main__.py)"; \
+	fi
+
+clean: ## stop the private PostgreSQL/Redis, delete .run/ and the caches (keeps .venv)
+	$(SERVICES) purge
+	rm -rf .run .pytest_cache .ruff_cache .hypothesis
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,43 @@
+"""Celery configuration, built from Settings (see tasks.create_celery).
+
+Delivery is at least once and the tasks are idempotent by job id: acks late,
+reject on worker lost, prefetch 1, JSON only. Job state lives in PostgreSQL,
+so results are not stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from settings import Settings
+
+ALLOCATE_TASK = "bookings.allocate"
+SWEEP_TASK = "bookings.sweep"
+
+
+def make_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "broker_url": settings.redis_url,
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            "visibility_timeout": settings.broker_visibility_timeout_seconds,
+        },
+        "result_backend": None,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": settings.task_time_limit_seconds,
+        "task_soft_time_limit": settings.task_time_limit_seconds - 10,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "timezone": "UTC",
+        "enable_utc": True,
+        "beat_schedule": {
+            "sweep-stale-jobs": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_seconds},
+        },
+    }

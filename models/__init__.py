@@ -1,0 +1,1 @@
+"""The domain (plain Python) and its persistence (SQLAlchemy)."""

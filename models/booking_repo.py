@@ -1,0 +1,207 @@
+"""Bookings, passengers and tickets: writing seats won, reading bookings back."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from models.booking import BookingRequest
+from models.errors import NotFound
+from models.seating import Assignment, Occupancy
+from models.tables import Booking, Passenger, Ticket
+from models.timetable import ServiceTimetable
+
+bookings_t = Booking.__table__
+passengers_t = Passenger.__table__
+tickets_t = Ticket.__table__
+
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
+REFERENCE_LENGTH = 8
+
+
+def new_reference() -> str:
+    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
+def load_occupancy(conn: Connection, service_id: str, date: dt.date) -> Occupancy:
+    """Every leg range taken on the departure by active tickets."""
+    rows = conn.execute(
+        select(tickets_t.c.seat, tickets_t.c.legs).where(
+            tickets_t.c.service_id == service_id,
+            tickets_t.c.date == date,
+            tickets_t.c.active,
+        )
+    )
+    return Occupancy((seat, legs.lower, legs.upper) for seat, legs in rows)
+
+
+def insert_booking(
+    conn: Connection,
+    owner: str,
+    service: ServiceTimetable,
+    request: BookingRequest,
+    assignments: Sequence[Assignment],
+) -> int:
+    """Write a confirmed booking and its tickets; the exclusion constraint judges last."""
+    booking_id = None
+    while booking_id is None:  # a clash of random references is retried, not raised
+        booking_id = conn.execute(
+            pg_insert(bookings_t)
+            .values(
+                reference=new_reference(),
+                owner=owner,
+                service_id=service.id,
+                date=request.date,
+            )
+            .on_conflict_do_nothing(index_elements=["reference"])
+            .returning(bookings_t.c.id)
+        ).scalar()
+    conn.execute(
+        insert(passengers_t),
+        [
+            {"booking_id": booking_id, "position": i, "name": p.name}
+            for i, p in enumerate(request.passengers)
+        ],
+    )
+    conn.execute(
+        insert(tickets_t),
+        [
+            {
+                "booking_id": booking_id,
+                "passenger": a.passenger,
+                "position": a.ticket,
+                "service_id": service.id,
+                "date": request.date,
+                "seat": a.seat.number,
+                "legs": Range(a.start, a.end, bounds="[)"),
+                "origin": service.stops[a.start].station,
+                "destination": service.stops[a.end].station,
+            }
+            for a in assignments
+        ],
+    )
+    return booking_id
+
+
+ServiceLookup = Callable[[str], ServiceTimetable]
+
+
+def render_bookings(
+    conn: Connection, rows: Sequence[Any], services: ServiceLookup
+) -> list[dict[str, Any]]:
+    """Bookings as the contract shows them, for booking rows in the given order."""
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    names: dict[int, list[str]] = {}
+    for p in conn.execute(
+        select(passengers_t)
+        .where(passengers_t.c.booking_id.in_(ids))
+        .order_by(passengers_t.c.booking_id, passengers_t.c.position)
+    ):
+        names.setdefault(p.booking_id, []).append(p.name)
+    tickets: dict[tuple[int, int], list[Any]] = {}
+    for t in conn.execute(
+        select(tickets_t)
+        .where(tickets_t.c.booking_id.in_(ids))
+        .order_by(tickets_t.c.booking_id, tickets_t.c.passenger, tickets_t.c.position)
+    ):
+        tickets.setdefault((t.booking_id, t.passenger), []).append(t)
+    out = []
+    for row in rows:
+        service = services(row.service_id)
+        out.append(
+            {
+                "reference": row.reference,
+                "status": row.status,
+                "service": row.service_id,
+                "date": row.date.isoformat(),
+                "created_at": row.created_at.isoformat(),
+                "cancelled_at": row.cancelled_at.isoformat() if row.cancelled_at else None,
+                "passengers": [
+                    {
+                        "name": name,
+                        "tickets": [
+                            render_ticket(service, row.date, t)
+                            for t in tickets.get((row.id, i), [])
+                        ],
+                    }
+                    for i, name in enumerate(names.get(row.id, []))
+                ],
+                "links": {"self": f"/v1/bookings/{row.reference}"},
+            }
+        )
+    return out
+
+
+def render_ticket(service: ServiceTimetable, date: dt.date, t: Any) -> dict[str, Any]:
+    seat = service.seat_by_number.get(t.seat)
+    return {
+        "origin": t.origin,
+        "destination": t.destination,
+        "carriage": seat.carriage if seat else None,
+        "seat": t.seat,
+        "comfort_zone": seat.comfort_zone if seat else None,
+        "departs_at": service.departs_at(date, t.legs.lower).isoformat(),
+        "arrives_at": service.arrives_at(date, t.legs.upper).isoformat(),
+    }
+
+
+def find_booking(conn: Connection, reference: str, owner: str | None) -> Any:
+    """The booking row; NotFound when missing or another client's (`owner` None: any)."""
+    query = select(bookings_t).where(bookings_t.c.reference == reference)
+    if owner is not None:
+        query = query.where(bookings_t.c.owner == owner)
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFound(f"No booking {reference}.")
+    return row
+
+
+def bookings_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
+    rows = conn.execute(select(bookings_t).where(bookings_t.c.id.in_(list(ids))))
+    return {r.id: r for r in rows}
+
+
+def list_bookings(
+    conn: Connection,
+    owner: str | None,
+    *,
+    service_id: str | None,
+    date: dt.date | None,
+    after_id: int,
+    limit: int,
+) -> list[Any]:
+    """Booking rows in creation order after `after_id`; `limit + 1` to tell a next page."""
+    query = select(bookings_t).where(bookings_t.c.id > after_id)
+    if owner is not None:
+        query = query.where(bookings_t.c.owner == owner)
+    if service_id is not None:
+        query = query.where(bookings_t.c.service_id == service_id)
+    if date is not None:
+        query = query.where(bookings_t.c.date == date)
+    return list(conn.execute(query.order_by(bookings_t.c.id).limit(limit + 1)))
+
+
+def cancel_booking(conn: Connection, reference: str, owner: str | None) -> Any:
+    """Cancel (idempotently): the booking's tickets stop holding their seats at once."""
+    row = find_booking(conn, reference, owner)
+    if row.status == "confirmed":
+        conn.execute(
+            update(bookings_t)
+            .where(bookings_t.c.id == row.id)
+            .values(status="cancelled", cancelled_at=func.now())
+        )
+        conn.execute(
+            update(tickets_t)
+            .where(and_(tickets_t.c.booking_id == row.id, tickets_t.c.active))
+            .values(active=False)
+        )
+        row = find_booking(conn, reference, owner)
+    return row

@@ -1,0 +1,203 @@
+"""Jobs: the durable record of every accepted booking request.
+
+A job row is committed before its message is sent, claimed by a worker with an
+attempt number (the fence), and finished only by the holder of that attempt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
+
+from models.booking import BookingRequest
+from models.tables import Job
+
+jobs_t = Job.__table__
+
+PENDING = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    id: uuid.UUID
+    attempt: int
+    owner: str
+    request: BookingRequest
+
+
+def insert_job(
+    conn: Connection,
+    *,
+    owner: str,
+    request: BookingRequest,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+    batch_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    job_id = uuid.uuid4()
+    conn.execute(
+        insert(jobs_t).values(
+            id=job_id,
+            owner=owner,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            request=request.to_json(),
+            service_id=request.service,
+            date=request.date,
+            batch_id=batch_id,
+        )
+    )
+    return job_id
+
+
+def find_by_key(conn: Connection, owner: str, key: str) -> Any:
+    return conn.execute(
+        select(jobs_t.c.id, jobs_t.c.request_hash, jobs_t.c.status).where(
+            jobs_t.c.owner == owner, jobs_t.c.idempotency_key == key
+        )
+    ).first()
+
+
+def get_job(conn: Connection, job_id: uuid.UUID, owner: str | None = None) -> Any:
+    query = select(jobs_t).where(jobs_t.c.id == job_id)
+    if owner is not None:
+        query = query.where(jobs_t.c.owner == owner)
+    return conn.execute(query).first()
+
+
+def departure_of(conn: Connection, job_id: uuid.UUID) -> tuple[str, dt.date, str] | None:
+    """(service, date, status) of a job, or None if there is no such job."""
+    row = conn.execute(
+        select(jobs_t.c.service_id, jobs_t.c.date, jobs_t.c.status).where(jobs_t.c.id == job_id)
+    ).first()
+    return None if row is None else (row.service_id, row.date, row.status)
+
+
+def claim_departure_jobs(
+    conn: Connection,
+    service_id: str,
+    date: dt.date,
+    limit: int,
+    lease_seconds: int,
+    max_attempts: int,
+) -> list[ClaimedJob]:
+    """Claim the departure's oldest claimable jobs: queued, or running on an expired lease.
+
+    Each claim takes a new attempt number; only that attempt may finish the job.
+    Jobs that used up their attempts are left for the sweeper to fail.
+    """
+    pending = (
+        select(jobs_t.c.id)
+        .where(
+            jobs_t.c.service_id == service_id,
+            jobs_t.c.date == date,
+            jobs_t.c.status.in_(PENDING),
+            or_(jobs_t.c.status == "queued", jobs_t.c.lease_until < func.now()),
+            jobs_t.c.attempt < max_attempts,
+        )
+        .order_by(jobs_t.c.seq)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        update(jobs_t)
+        .where(jobs_t.c.id.in_(pending))
+        .values(
+            status="running",
+            attempt=jobs_t.c.attempt + 1,
+            lease_until=func.now() + text(f"interval '{int(lease_seconds)} seconds'"),
+            started_at=func.coalesce(jobs_t.c.started_at, func.now()),
+        )
+        .returning(jobs_t.c.id, jobs_t.c.seq, jobs_t.c.attempt, jobs_t.c.owner, jobs_t.c.request)
+    ).all()
+    rows.sort(key=lambda r: r.seq)
+    return [ClaimedJob(r.id, r.attempt, r.owner, BookingRequest.from_json(r.request)) for r in rows]
+
+
+def finish_job(
+    conn: Connection,
+    job: ClaimedJob,
+    *,
+    booking_id: int | None = None,
+    error: dict[str, Any] | None = None,
+) -> bool:
+    """Mark a claimed job succeeded (with its booking) or failed; False if fenced out."""
+    result = conn.execute(
+        update(jobs_t)
+        .where(
+            jobs_t.c.id == job.id,
+            jobs_t.c.attempt == job.attempt,
+            jobs_t.c.status == "running",
+        )
+        .values(
+            status="succeeded" if booking_id is not None else "failed",
+            booking_id=booking_id,
+            error=error,
+            finished_at=func.now(),
+            lease_until=None,
+        )
+    )
+    return result.rowcount == 1
+
+
+def release_jobs(conn: Connection, jobs: list[ClaimedJob]) -> None:
+    """Give claimed jobs back to the queue (after a failure that was not theirs)."""
+    for job in jobs:
+        conn.execute(
+            update(jobs_t)
+            .where(
+                jobs_t.c.id == job.id,
+                jobs_t.c.attempt == job.attempt,
+                jobs_t.c.status == "running",
+            )
+            .values(status="queued", lease_until=None)
+        )
+
+
+def stale_jobs(
+    conn: Connection, queued_after_seconds: float, limit: int = 1000
+) -> list[tuple[uuid.UUID, str, int]]:
+    """Jobs the sweeper must act on: queued unnoticed too long, or on an expired lease."""
+    cutoff = func.now() - text(f"interval '{float(queued_after_seconds)} seconds'")
+    rows = conn.execute(
+        select(jobs_t.c.id, jobs_t.c.status, jobs_t.c.attempt)
+        .where(
+            jobs_t.c.status.in_(PENDING),
+            or_(
+                and_(jobs_t.c.status == "queued", jobs_t.c.enqueued_at < cutoff),
+                and_(
+                    jobs_t.c.status == "running",
+                    jobs_t.c.lease_until < func.now(),
+                    # once per expiry, then no more often than queued jobs
+                    or_(jobs_t.c.enqueued_at < jobs_t.c.lease_until, jobs_t.c.enqueued_at < cutoff),
+                ),
+            ),
+        )
+        .order_by(jobs_t.c.seq)
+        .limit(limit)
+    )
+    return [(r.id, r.status, r.attempt) for r in rows]
+
+
+def mark_enqueued(conn: Connection, job_ids: list[uuid.UUID]) -> None:
+    conn.execute(update(jobs_t).where(jobs_t.c.id.in_(job_ids)).values(enqueued_at=func.now()))
+
+
+def fail_exhausted(conn: Connection, job_id: uuid.UUID, attempt: int, error: dict) -> bool:
+    """Fail a job whose attempts are used up, unless someone holds a live lease on it."""
+    result = conn.execute(
+        update(jobs_t)
+        .where(
+            jobs_t.c.id == job_id,
+            jobs_t.c.attempt == attempt,
+            jobs_t.c.status.in_(PENDING),
+            or_(jobs_t.c.status == "queued", jobs_t.c.lease_until < func.now()),
+        )
+        .values(status="failed", error=error, finished_at=func.now(), lease_until=None)
+    )
+    return result.rowcount == 1

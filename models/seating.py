@@ -1,0 +1,236 @@
+"""Seat choice over legs: which seats are free, and how a party is seated.
+
+A ticket occupies its seat on the half-open range of legs `[start, end)`:
+London→Paris on a route London, Calais, Paris is `[0, 2)`, Paris→Amsterdam is
+`[2, 4)`, and the two share no leg. Everything here is pure: seats, what is
+already occupied and what is asked go in; seats come out or a refusal is raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from models.errors import AllocationRefused, TicketFailure
+from models.timetable import Seat
+
+SEATING_MODES = ("together", "strict", "any")
+
+
+@dataclass(frozen=True)
+class TicketAsk:
+    """One ticket to seat: positions in the request, its legs, and what was asked."""
+
+    passenger: int
+    ticket: int
+    start: int
+    end: int
+    seat: str | None = None
+    comfort_zone: str | None = None
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A seat given to a ticket on legs `[start, end)`."""
+
+    passenger: int
+    ticket: int
+    seat: Seat
+    start: int
+    end: int
+
+
+class Occupancy:
+    """Which legs of which seats are taken on one departure."""
+
+    def __init__(self, taken: Iterable[tuple[str, int, int]] = ()) -> None:
+        self._ranges: dict[str, list[tuple[int, int]]] = {}
+        for number, start, end in taken:
+            self.take(number, start, end)
+
+    def is_free(self, number: str, start: int, end: int) -> bool:
+        return all(end <= lo or hi <= start for lo, hi in self._ranges.get(number, ()))
+
+    def take(self, number: str, start: int, end: int) -> None:
+        self._ranges.setdefault(number, []).append((start, end))
+
+    def release(self, number: str, start: int, end: int) -> None:
+        self._ranges[number].remove((start, end))
+
+    def copy(self) -> Occupancy:
+        clone = Occupancy()
+        clone._ranges = {number: list(r) for number, r in self._ranges.items()}
+        return clone
+
+    def ranges(self, number: str) -> list[tuple[int, int]]:
+        return list(self._ranges.get(number, ()))
+
+
+def free_seats(
+    seats: Sequence[Seat], occupancy: Occupancy, start: int, end: int, zone: str | None = None
+) -> list[Seat]:
+    """Seats, in service order, free on every leg of `[start, end)` (in `zone` if given)."""
+    return [
+        s
+        for s in seats
+        if (zone is None or s.comfort_zone == zone) and occupancy.is_free(s.number, start, end)
+    ]
+
+
+def choose_seats(
+    seats: Sequence[Seat],
+    occupancy: Occupancy,
+    asks: Sequence[TicketAsk],
+    seating: str = "together",
+) -> list[Assignment]:
+    """Seat every ask or raise AllocationRefused; `occupancy` is left untouched.
+
+    Asked seats are checked first. Chosen seats are then found per group of
+    tickets sharing a segment and comfort zone: adjacent in one carriage when
+    `seating` is `together` (falling back to any free seats) or `strict`
+    (refusing with `not_together`), the first free in service order for `any`.
+    """
+    if seating not in SEATING_MODES:
+        raise ValueError(f"unknown seating {seating!r}")
+    by_number = {s.number: s for s in seats}
+    held = occupancy.copy()
+    given: dict[tuple[int, int], Assignment] = {}
+    failures: dict[tuple[int, int], str] = {}
+
+    for ask in asks:
+        if ask.seat is None:
+            continue
+        seat = by_number.get(ask.seat)
+        if seat is None or not held.is_free(seat.number, ask.start, ask.end):
+            failures[(ask.passenger, ask.ticket)] = "seat_taken"
+            continue
+        held.take(seat.number, ask.start, ask.end)
+        given[(ask.passenger, ask.ticket)] = Assignment(
+            ask.passenger, ask.ticket, seat, ask.start, ask.end
+        )
+
+    after_asked = held.copy()
+    for group in _groups(ask for ask in asks if ask.seat is None):
+        first = group[0]
+        candidates = free_seats(seats, held, first.start, first.end, first.comfort_zone)
+        picked = _pick(candidates, len(group), seating)
+        if picked is None:
+            code = "not_together" if len(candidates) >= len(group) else "sold_out"
+            for ask in group[len(candidates) :] if code == "sold_out" else group:
+                failures[(ask.passenger, ask.ticket)] = code
+            picked = candidates[: len(group)] if code == "sold_out" else []
+        for ask, seat in zip(group, picked, strict=False):
+            held.take(seat.number, ask.start, ask.end)
+            given[(ask.passenger, ask.ticket)] = Assignment(
+                ask.passenger, ask.ticket, seat, ask.start, ask.end
+            )
+
+    if failures and seating != "strict" and set(failures.values()) == {"sold_out"}:
+        # Greedy seating by group can strand a later ticket (a zone-less passenger
+        # taking the last first-class seat); a search over all chosen tickets may not.
+        matched = _match([a for a in asks if a.seat is None], seats, after_asked.copy())
+        if matched is not None:
+            given.update(matched)
+            failures.clear()
+
+    if failures:
+        ordered = [
+            TicketFailure(a.passenger, a.ticket, failures[(a.passenger, a.ticket)])
+            for a in asks
+            if (a.passenger, a.ticket) in failures
+        ]
+        code = ordered[0].code
+        raise AllocationRefused(code, _DETAILS[code], ordered)
+    return [given[(a.passenger, a.ticket)] for a in asks]
+
+
+_DETAILS = {
+    "seat_taken": "An asked seat is not free on every leg of its ticket.",
+    "sold_out": "Not enough seats are free for the whole segment in the asked comfort zone.",
+    "not_together": "The party cannot be seated adjacent in one carriage.",
+}
+
+
+MATCH_STEP_BUDGET = 20_000
+
+
+def _match(
+    chosen: list[TicketAsk], seats: Sequence[Seat], held: Occupancy
+) -> dict[tuple[int, int], Assignment] | None:
+    """Seat every chosen ticket by a bounded search, most constrained ticket first."""
+    options = {
+        (a.passenger, a.ticket): free_seats(seats, held, a.start, a.end, a.comfort_zone)
+        for a in chosen
+    }
+    order = sorted(chosen, key=lambda a: len(options[(a.passenger, a.ticket)]))
+    steps = 0
+    picked: dict[tuple[int, int], Assignment] = {}
+
+    def place(i: int) -> bool:
+        nonlocal steps
+        if i == len(order):
+            return True
+        ask = order[i]
+        for seat in options[(ask.passenger, ask.ticket)]:
+            steps += 1
+            if steps > MATCH_STEP_BUDGET:
+                return False
+            if not held.is_free(seat.number, ask.start, ask.end):
+                continue
+            held.take(seat.number, ask.start, ask.end)
+            picked[(ask.passenger, ask.ticket)] = Assignment(
+                ask.passenger, ask.ticket, seat, ask.start, ask.end
+            )
+            if place(i + 1):
+                return True
+            held.release(seat.number, ask.start, ask.end)
+            del picked[(ask.passenger, ask.ticket)]
+        return False
+
+    return picked if place(0) else None
+
+
+def _groups(asks: Iterable[TicketAsk]) -> list[list[TicketAsk]]:
+    """Chosen-seat asks grouped by (legs, comfort zone), in order of first appearance."""
+    groups: dict[tuple[int, int, str | None], list[TicketAsk]] = {}
+    for ask in asks:
+        groups.setdefault((ask.start, ask.end, ask.comfort_zone), []).append(ask)
+    return list(groups.values())
+
+
+def _pick(candidates: list[Seat], count: int, seating: str) -> list[Seat] | None:
+    """`count` seats from the free `candidates`, or None when the mode cannot be met."""
+    if len(candidates) < count:
+        return None
+    if seating == "any" or count == 1:
+        return candidates[:count]
+    run = _adjacent_run(candidates, count)
+    if run is not None:
+        return run
+    if seating == "strict":
+        return None
+    return _one_carriage(candidates, count) or candidates[:count]
+
+
+def _adjacent_run(candidates: list[Seat], count: int) -> list[Seat] | None:
+    """The first `count` free seats in a row in one carriage, if any."""
+    run: list[Seat] = []
+    for seat in candidates:
+        if run and seat.is_next_to(run[-1]) and seat.slot == run[-1].slot + 1:
+            run.append(seat)
+        else:
+            run = [seat]
+        if len(run) == count:
+            return run
+    return None
+
+
+def _one_carriage(candidates: list[Seat], count: int) -> list[Seat] | None:
+    """The first carriage with `count` free seats, not necessarily adjacent."""
+    by_carriage: dict[str, list[Seat]] = {}
+    for seat in candidates:
+        chosen = by_carriage.setdefault(seat.carriage, [])
+        chosen.append(seat)
+        if len(chosen) == count:
+            return chosen
+    return None

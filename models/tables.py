@@ -1,0 +1,167 @@
+"""The persistent shape of the domain (SQLAlchemy 2, typed).
+
+The schema is created and changed only by Alembic (migrations/); these classes
+mirror it for queries. Tickets carry their departure, seat and legs as an
+`int4range` of stop indexes; an exclusion constraint on active tickets is the
+final judge against selling one leg of a seat twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Identity,
+    Integer,
+    Numeric,
+    Text,
+    Time,
+    func,
+)
+from sqlalchemy.dialects.postgresql import INT4RANGE, JSONB, UUID, Range
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Station(Base):
+    __tablename__ = "stations"
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(Text)
+
+
+class Route(Base):
+    __tablename__ = "routes"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+
+
+class RouteStop(Base):
+    __tablename__ = "route_stops"
+    route_id: Mapped[str] = mapped_column(
+        ForeignKey("routes.id", ondelete="CASCADE"), primary_key=True
+    )
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    station: Mapped[str] = mapped_column(ForeignKey("stations.code"))
+    distance_km: Mapped[float] = mapped_column(Numeric(9, 3))
+    arrive_min: Mapped[int | None] = mapped_column(Integer)
+    depart_min: Mapped[int | None] = mapped_column(Integer)
+
+
+class Service(Base):
+    __tablename__ = "services"
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    route_id: Mapped[str] = mapped_column(ForeignKey("routes.id"))
+    departure_time: Mapped[dt.time] = mapped_column(Time)
+    days: Mapped[str] = mapped_column(Text)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date] = mapped_column(Date)
+
+
+class Carriage(Base):
+    __tablename__ = "carriages"
+    service_id: Mapped[str] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    comfort_zone: Mapped[str] = mapped_column(Text)
+
+
+class SeatRow(Base):
+    __tablename__ = "seats"
+    service_id: Mapped[str] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(Text, primary_key=True)
+    carriage: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer)
+    slot: Mapped[int] = mapped_column(Integer)
+    comfort_zone: Mapped[str] = mapped_column(Text)
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["service_id", "carriage"],
+            ["carriages.service_id", "carriages.code"],
+            ondelete="CASCADE",
+        ),
+    )
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
+    owner: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    request_hash: Mapped[str | None] = mapped_column(Text)
+    request: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    service_id: Mapped[str] = mapped_column(Text)
+    date: Mapped[dt.date] = mapped_column(Date)
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    status: Mapped[str] = mapped_column(Text, default="queued")
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    enqueued_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class Booking(Base):
+    __tablename__ = "bookings"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    reference: Mapped[str] = mapped_column(Text, unique=True)
+    owner: Mapped[str] = mapped_column(Text)
+    service_id: Mapped[str] = mapped_column(Text)
+    date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(Text, default="confirmed")
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Passenger(Base):
+    __tablename__ = "passengers"
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    booking_id: Mapped[int] = mapped_column(BigInteger)
+    passenger: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    service_id: Mapped[str] = mapped_column(Text)
+    date: Mapped[dt.date] = mapped_column(Date)
+    seat: Mapped[str] = mapped_column(Text)
+    legs: Mapped[Range[int]] = mapped_column(INT4RANGE)
+    origin: Mapped[str] = mapped_column(Text)
+    destination: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["booking_id", "passenger"],
+            ["passengers.booking_id", "passengers.position"],
+            ondelete="CASCADE",
+        ),
+    )

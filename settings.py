@@ -1,0 +1,100 @@
+"""Settings: the one place that reads the environment.
+
+Every value has a working local default for development; `load_settings()` is
+called at the edges (app factory, Celery factory, CLI) and the result is passed
+down. Nothing here connects to anything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message says what to set."""
+
+
+DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/rail"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    jwt_secret: str = DEV_JWT_SECRET
+    booking_horizon_days: int = 180
+    # The worker: how long a claimed job is ours, how many attempts before it fails.
+    job_lease_seconds: int = 60
+    job_max_attempts: int = 5
+    # Jobs of one departure served in one transaction (1 turns batching off).
+    allocation_batch_size: int = 50
+    # How long one worker may keep a departure's lock serving its queue.
+    allocation_time_budget_seconds: float = 10.0
+    # Timeouts nest: lock_timeout < statement_timeout < lock TTL < task limit < visibility.
+    pg_lock_timeout_ms: int = 2000
+    pg_statement_timeout_ms: int = 5000
+    departure_lock_ttl_seconds: int = 30
+    departure_lock_wait_seconds: float = 5.0
+    task_time_limit_seconds: int = 120
+    broker_visibility_timeout_seconds: int = 3600
+    # The sweeper: how often it runs and how long a queued job may wait unnoticed.
+    sweep_interval_seconds: float = 5.0
+    sweep_queued_after_seconds: float = 5.0
+    flower_user: str = "admin"
+    flower_password: str = "admin"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+_ENV_NAMES = {f.name: f.name.upper() for f in fields(Settings) if f.name != "extra"}
+
+
+def load_settings(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Build Settings from the environment (or `environ`), then `overrides`."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        if f.name == "extra":
+            continue
+        raw = env.get(_ENV_NAMES[f.name])
+        if raw is None or raw == "":
+            continue
+        values[f.name] = _convert(f.name, f.type, raw)
+    values.update(overrides)
+    if "database_url" in values:
+        values["database_url"] = sqlalchemy_url(str(values["database_url"]))
+    settings = Settings(**values)  # type: ignore[arg-type]
+    _check(settings)
+    return settings
+
+
+def _convert(name: str, type_name: object, raw: str) -> object:
+    try:
+        if type_name in ("int", int):
+            return int(raw)
+        if type_name in ("float", float):
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name.upper()} must be a number, got {raw!r}") from None
+    return raw
+
+
+def _check(s: Settings) -> None:
+    if not s.database_url.startswith("postgresql"):
+        raise SettingsError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://...)")
+    if not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError("REDIS_URL must be a Redis URL (redis://host:port/db)")
+    if len(s.jwt_secret) < 32:
+        raise SettingsError("JWT_SECRET must be at least 32 characters long")
+    if s.booking_horizon_days < 0:
+        raise SettingsError("BOOKING_HORIZON_DAYS must not be negative")
+    if s.allocation_batch_size < 1:
+        raise SettingsError("ALLOCATION_BATCH_SIZE must be at least 1")
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Make a plain postgresql:// URL use psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

@@ -1,0 +1,47 @@
+"""Booking tasks: ids in, one use case called, exceptions mapped to retries."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from celery import Celery, Task
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from celeryconfig import ALLOCATE_TASK, SWEEP_TASK
+from workers.allocation import allocate_job
+from workers.locks import DepartureBusy
+from workers.runtime import get_runtime
+from workers.sweeper import sweep
+
+log = logging.getLogger(__name__)
+
+RETRYABLE = (DepartureBusy, OperationalError, DBAPIError, RedisConnectionError, RedisTimeoutError)
+
+
+def register(app: Celery) -> None:
+    settings = app.rail_settings  # type: ignore[attr-defined]
+
+    @app.task(name=ALLOCATE_TASK, bind=True, max_retries=None)
+    def allocate(self: Task, job_id: str) -> str | None:
+        """Seat one accepted booking request (and its departure's queue)."""
+        try:
+            return allocate_job(get_runtime(settings), uuid.UUID(job_id))
+        except RETRYABLE as exc:
+            # Busy departure or a lost connection: the job waits in PostgreSQL; try later.
+            countdown = min(0.2 * 2 ** min(self.request.retries, 6), 10.0)
+            log.info("allocate %s: %r; retrying in %.1fs", job_id, exc, countdown)
+            raise self.retry(exc=exc, countdown=countdown) from exc
+
+    @app.task(name=SWEEP_TASK, ignore_result=True)
+    def sweep_jobs() -> dict[str, int]:
+        """Re-send jobs whose message was lost and fail those out of attempts."""
+        result = sweep(get_runtime(settings), lambda job_id: enqueue_allocation(app, job_id))
+        return {"requeued": result.requeued, "failed": result.failed}
+
+
+def enqueue_allocation(app: Celery, job_id: uuid.UUID) -> None:
+    """Send the allocation message for a committed job."""
+    app.send_task(ALLOCATE_TASK, args=[str(job_id)])

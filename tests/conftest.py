@@ -1,0 +1,322 @@
+"""Fixtures on the real servers: a fresh test database, Redis db, API and worker processes.
+
+The database named by DATABASE_URL (default `rail_test`) is dropped and made
+again through the migrations at the start of a session; its name must end in
+`_test`, so a development database is never touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, make_url, text
+
+from models.db import make_engine
+from settings import Settings, load_settings
+from web.auth import issue_token
+from workers.runtime import Runtime
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TEST_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/rail_test"
+DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/15"
+
+
+def _test_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("DATABASE_URL", DEFAULT_TEST_DB)
+    env.setdefault("REDIS_URL", DEFAULT_TEST_REDIS)
+    env.setdefault("SWEEP_INTERVAL_SECONDS", "1")
+    env.setdefault("SWEEP_QUEUED_AFTER_SECONDS", "3")
+    env.setdefault("JOB_LEASE_SECONDS", "10")
+    return env
+
+
+@pytest.fixture(scope="session")
+def test_env() -> dict[str, str]:
+    return _test_env()
+
+
+@pytest.fixture(scope="session")
+def settings(test_env: dict[str, str]) -> Settings:
+    s = load_settings(test_env)
+    name = make_url(s.database_url).database or ""
+    if not name.endswith("_test"):
+        pytest.exit(f"refusing to run tests on database {name!r}: its name must end in _test")
+    return s
+
+
+@pytest.fixture(scope="session")
+def database(settings: Settings) -> str:
+    """A fresh database built by the migrations, with the demonstration timetable."""
+    url = make_url(settings.database_url)
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+    admin.dispose()
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.attributes["database_url"] = settings.database_url
+    command.upgrade(config, "head")
+    subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "web", "demo", "seed"],
+        cwd=ROOT,
+        env=_test_env(),
+        check=True,
+        capture_output=True,
+    )
+    return settings.database_url
+
+
+@pytest.fixture(scope="session")
+def engine(database: str, settings: Settings) -> Iterator[Engine]:
+    eng = make_engine(database, pool_size=5)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_client(settings: Settings) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(settings.redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def runtime(settings: Settings, engine: Engine, redis_client: redis.Redis) -> Runtime:
+    return Runtime(settings=settings, engine=engine, redis=redis_client)
+
+
+def token(settings: Settings, sub: str, role: str = "client") -> str:
+    return issue_token(settings.jwt_secret, sub, role, dt.timedelta(hours=1))
+
+
+@pytest.fixture
+def day() -> dt.date:
+    """A day well inside the booking window."""
+    return dt.date.today() + dt.timedelta(days=14)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+# -- processes for end-to-end tests ------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
+        try:
+            if requests.get(url, timeout=1).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer in {timeout}s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def api_url(database: str, redis_client: redis.Redis, tmp_path_factory) -> Iterator[str]:
+    """The API served by gunicorn on a free port."""
+    port = _free_port()
+    log = (tmp_path_factory.mktemp("logs") / "gunicorn.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "web:create_app()",
+        ],
+        cwd=ROOT,
+        env=_test_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    _wait_http(url + "/healthz", proc)
+    yield url
+    _stop(proc)
+
+
+class WorkerPool:
+    """Celery worker processes started and stopped by tests."""
+
+    def __init__(self, logdir: Path) -> None:
+        self.logdir = logdir
+        self.procs: list[subprocess.Popen] = []
+
+    def start(
+        self,
+        name: str = "w",
+        concurrency: int = 2,
+        beat: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.Popen:
+        args = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "tasks",
+            "worker",
+            "--loglevel=INFO",
+            f"--concurrency={concurrency}",
+            "--hostname",
+            f"{name}-{uuid.uuid4().hex[:6]}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        if beat:
+            args += ["--beat", "--schedule", str(self.logdir / f"beat-{name}")]
+        log = (self.logdir / f"{name}.log").open("a")
+        proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            env={**_test_env(), **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            _stop(proc)
+        self.procs.clear()
+
+
+@pytest.fixture(scope="session")
+def workers(database: str, redis_client: redis.Redis, tmp_path_factory) -> Iterator[WorkerPool]:
+    """A running worker with the beat sweeper; tests may start more."""
+    pool = WorkerPool(tmp_path_factory.mktemp("workers"))
+    pool.start("main", concurrency=2, beat=True)
+    time.sleep(1.0)
+    yield pool
+    pool.stop_all()
+
+
+class Api:
+    """A small HTTP client for the API: tokens by role and sub, jobs polled to the end."""
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = url
+        self.settings = settings
+        self.http = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
+        self.http.mount("http://", adapter)
+
+    def headers(self, sub: str, role: str, extra: dict[str, str] | None = None) -> dict:
+        return {"Authorization": f"Bearer {token(self.settings, sub, role)}", **(extra or {})}
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        sub: str = "alice",
+        role: str = "client",
+        headers: dict[str, str] | None = None,
+        **kw,
+    ) -> requests.Response:
+        return self.http.request(
+            method, self.url + path, headers=self.headers(sub, role, headers), timeout=30, **kw
+        )
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw) -> requests.Response:
+        return self.request("POST", path, **kw)
+
+    def put(self, path: str, **kw) -> requests.Response:
+        return self.request("PUT", path, role=kw.pop("role", "operator"), **kw)
+
+    def delete(self, path: str, **kw) -> requests.Response:
+        return self.request("DELETE", path, **kw)
+
+    def wait_job(self, job_id: str, sub: str = "alice", timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get(f"/v1/jobs/{job_id}", sub=sub, role="operator").json()
+            if job["status"] in ("succeeded", "failed"):
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s")
+            time.sleep(0.05)
+
+    def book(self, body: dict, sub: str = "alice", **kw) -> dict:
+        """Submit a booking and poll its job to the end."""
+        response = self.post("/v1/bookings", json=body, sub=sub, **kw)
+        assert response.status_code == 202, response.text
+        return self.wait_job(response.json()["id"], sub=sub)
+
+    def make_service(
+        self, *, route: str = "LON-AMS", carriages: list[dict] | None = None, days: str = "1234567"
+    ) -> str:
+        """A new service on a demo route, owned by the calling test."""
+        service_id = unique("T")
+        body = {
+            "route": route,
+            "departure_time": "08:00",
+            "days": days,
+            "valid_from": "2026-01-01",
+            "valid_to": "2099-12-31",
+            "carriages": carriages
+            or [
+                {"code": "A", "comfort_zone": "first", "seats": 4},
+                {"code": "N", "comfort_zone": "second", "seats": 8},
+            ],
+        }
+        response = self.put(f"/v1/services/{service_id}", json=body)
+        assert response.status_code == 201, response.text
+        return service_id
+
+
+@pytest.fixture(scope="session")
+def api(api_url: str, settings: Settings) -> Api:
+    return Api(api_url, settings)
+
+
+@pytest.fixture
+def make_token(settings: Settings) -> Callable[..., str]:
+    return lambda sub, role="client": token(settings, sub, role)

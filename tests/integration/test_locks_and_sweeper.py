@@ -1,0 +1,443 @@
+"""The departure lock around an allocation, and the sweeper that leaves no job behind.
+
+The sweeper is given a list-appending `enqueue`: what it sends is the boundary tested
+here, not Celery. Other tests share the database, so assertions look only at this
+test's own jobs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+import uuid
+
+import pytest
+import redis
+from sqlalchemy import Engine, text
+
+from models import job_repo, timetable_repo
+from settings import Settings
+from tests.conftest import unique
+from tests.integration.helpers import (
+    ago,
+    bookings_of,
+    expire_lease,
+    job_row,
+    queue_job,
+    request,
+    set_job,
+    tickets_of,
+)
+from workers import allocation
+from workers.allocation import BatchResult, allocate_job
+from workers.locks import DepartureBusy, departure_lock, departure_lock_key
+from workers.runtime import Runtime
+from workers.sweeper import sweep
+
+
+def runtime_with(settings: Settings, engine: Engine, client: redis.Redis, **changes) -> Runtime:
+    return Runtime(dataclasses.replace(settings, **changes), engine, client)
+
+
+# -- the departure lock ----------------------------------------------------------------
+
+
+def test_allocating_a_job_holds_the_departures_lock_while_serving_and_releases_it_after(
+    runtime: Runtime,
+    engine: Engine,
+    redis_client: redis.Redis,
+    new_service,
+    day: dt.date,
+    monkeypatch,
+) -> None:
+    sid = new_service()
+    key = departure_lock_key(sid, day)
+    job_id = queue_job(engine, request(sid, day))
+    seen: list[tuple[bool, int]] = []
+    real_serve = allocation.serve_departure
+
+    def spy(rt, service_id, date, clock=allocation.utcnow):
+        seen.append((bool(redis_client.exists(key)), redis_client.pttl(key)))
+        return real_serve(rt, service_id, date, clock)
+
+    monkeypatch.setattr(allocation, "serve_departure", spy)
+
+    assert allocate_job(runtime, job_id) == "succeeded"
+
+    assert seen and all(held for held, _ in seen)
+    assert all(0 < ttl <= runtime.settings.departure_lock_ttl_seconds * 1000 for _, ttl in seen)
+    assert redis_client.exists(key) == 0
+    assert job_row(engine, job_id).booking_id is not None
+
+
+def test_allocating_raises_departure_busy_while_another_worker_holds_the_lock(
+    settings: Settings, engine: Engine, redis_client: redis.Redis, new_service, day: dt.date
+) -> None:
+    rt = runtime_with(settings, engine, redis_client, departure_lock_wait_seconds=0.2)
+    sid = new_service()
+    key = departure_lock_key(sid, day)
+    job_id = queue_job(engine, request(sid, day))
+    other = redis_client.lock(key, timeout=30, thread_local=False)
+    assert other.acquire(blocking=False)
+    try:
+        started = time.monotonic()
+        with pytest.raises(DepartureBusy):
+            allocate_job(rt, job_id)
+        assert time.monotonic() - started < 2
+
+        # The other holder's lock is untouched and the job still waits, unclaimed.
+        assert other.owned()
+        row = job_row(engine, job_id)
+        assert (row.status, row.attempt) == ("queued", 0)
+    finally:
+        other.release()
+
+    assert allocate_job(rt, job_id) == "succeeded"
+    assert redis_client.exists(key) == 0
+
+
+def test_allocating_waits_for_a_lock_that_is_freed_in_time(
+    settings: Settings, engine: Engine, redis_client: redis.Redis, new_service, day: dt.date
+) -> None:
+    rt = runtime_with(settings, engine, redis_client, departure_lock_wait_seconds=5)
+    sid = new_service()
+    job_id = queue_job(engine, request(sid, day))
+    # Another worker holds the lock but stalls; its TTL runs out after 0.3 s.
+    assert redis_client.lock(departure_lock_key(sid, day), timeout=0.3).acquire(blocking=False)
+
+    assert allocate_job(rt, job_id) == "succeeded"
+
+
+def test_the_lock_is_released_when_serving_fails(
+    runtime: Runtime,
+    engine: Engine,
+    redis_client: redis.Redis,
+    new_service,
+    day: dt.date,
+    monkeypatch,
+) -> None:
+    sid = new_service()
+    job_id = queue_job(engine, request(sid, day))
+
+    def broken(*_a, **_k):
+        raise ConnectionError("the database went away")
+
+    monkeypatch.setattr(allocation, "serve_departure", broken)
+
+    with pytest.raises(ConnectionError):
+        allocate_job(runtime, job_id)
+
+    assert redis_client.exists(departure_lock_key(sid, day)) == 0
+
+
+def test_a_lock_that_lapsed_and_was_taken_by_another_worker_is_left_to_that_worker(
+    redis_client: redis.Redis, day: dt.date
+) -> None:
+    sid = unique("T")
+    key = departure_lock_key(sid, day)
+    with departure_lock(redis_client, sid, day, ttl=0.2, wait=1) as ours:
+        assert redis_client.get(key) == ours.local.token
+        time.sleep(0.3)  # we stall past the TTL ...
+        theirs = redis_client.lock(key, timeout=30, thread_local=False)
+        assert theirs.acquire(blocking=False)  # ... and another worker takes over
+    try:
+        assert theirs.owned()  # leaving our block did not delete their lock
+    finally:
+        theirs.release()
+
+
+def test_a_worker_whose_lock_lapsed_during_a_round_still_reports_the_jobs_outcome(
+    settings: Settings,
+    engine: Engine,
+    redis_client: redis.Redis,
+    new_service,
+    day: dt.date,
+    monkeypatch,
+) -> None:
+    """DESIGN.md: the lock may expire under a stalled worker; only safety relies on the fence.
+
+    allocate_job promises to raise only DepartureBusy or database errors (which the task
+    retries); a lapsed lock must not turn a committed round into an unexpected error.
+    """
+    rt = runtime_with(settings, engine, redis_client, departure_lock_ttl_seconds=1)
+    sid = new_service()
+    job_id = queue_job(engine, request(sid, day))
+    real_serve = allocation.serve_departure
+
+    def stalls_after_serving(*args, **kw):
+        result = real_serve(*args, **kw)
+        time.sleep(1.3)  # a GC pause, a slow disk: the 1 s lock TTL runs out
+        return result
+
+    monkeypatch.setattr(allocation, "serve_departure", stalls_after_serving)
+
+    try:
+        status = allocate_job(rt, job_id)
+    except DepartureBusy:
+        status = None  # acceptable: the task retries and finds the job finished
+    assert status in ("succeeded", None)
+    assert job_row(engine, job_id).status == "succeeded"
+    assert redis_client.exists(departure_lock_key(sid, day)) == 0
+
+
+def test_an_unexpected_error_while_serving_gives_the_claimed_jobs_back_at_once(
+    runtime: Runtime, engine: Engine, new_service, day: dt.date, monkeypatch
+) -> None:
+    sid = new_service()
+    ids = [queue_job(engine, request(sid, day)) for _ in range(2)]
+
+    def broken(*_a, **_k):
+        raise RuntimeError("a bug in the middle of the batch")
+
+    monkeypatch.setattr(timetable_repo, "load_service", broken)
+
+    with pytest.raises(RuntimeError):
+        allocate_job(runtime, ids[0])
+
+    for job_id in ids:
+        row = job_row(engine, job_id)
+        assert (row.status, row.attempt, row.lease_until) == ("queued", 1, None)
+    assert bookings_of(engine, sid, day) == []
+    assert runtime.redis.exists(departure_lock_key(sid, day)) == 0
+
+
+def test_allocating_serves_the_whole_queue_of_the_departure_in_order(
+    runtime: Runtime, engine: Engine, new_service, day: dt.date
+) -> None:
+    sid = new_service()
+    ids = [queue_job(engine, request(sid, day, zone="second")) for _ in range(3)]
+
+    assert allocate_job(runtime, ids[-1]) == "succeeded"
+
+    rows = [job_row(engine, i) for i in ids]
+    assert [r.status for r in rows] == ["succeeded"] * 3
+    assert [(t.booking_id, t.seat) for t in tickets_of(engine, sid, day)] == [
+        (rows[0].booking_id, "N1"),
+        (rows[1].booking_id, "N2"),
+        (rows[2].booking_id, "N3"),
+    ]
+
+
+def test_allocating_a_job_twice_creates_one_booking(
+    runtime: Runtime, engine: Engine, new_service, day: dt.date
+) -> None:
+    sid = new_service()
+    job_id = queue_job(engine, request(sid, day))
+
+    assert allocate_job(runtime, job_id) == "succeeded"
+    first = job_row(engine, job_id)
+    assert allocate_job(runtime, job_id) == "succeeded"
+
+    assert job_row(engine, job_id) == first
+    assert [b.id for b in bookings_of(engine, sid, day)] == [first.booking_id]
+    assert len(tickets_of(engine, sid, day)) == 1
+
+
+@pytest.mark.parametrize("outcome", ["succeeded", "failed"])
+def test_a_finished_job_is_answered_without_waiting_for_the_lock(
+    settings: Settings,
+    engine: Engine,
+    redis_client: redis.Redis,
+    new_service,
+    day: dt.date,
+    outcome: str,
+) -> None:
+    rt = runtime_with(settings, engine, redis_client, departure_lock_wait_seconds=0.2)
+    sid = new_service([{"code": "A", "comfort_zone": "first", "seats": 1}])
+    if outcome == "failed":  # the only seat goes to an earlier job
+        queue_job(engine, request(sid, day))
+    job_id = queue_job(engine, request(sid, day))
+    assert allocate_job(rt, job_id) == outcome
+    key = departure_lock_key(sid, day)
+    other = redis_client.lock(key, timeout=30, thread_local=False)
+    assert other.acquire(blocking=False)
+    try:
+        assert allocate_job(rt, job_id) == outcome  # no DepartureBusy: nothing to do
+    finally:
+        other.release()
+
+
+def test_allocating_a_job_that_does_not_exist_does_nothing(runtime: Runtime) -> None:
+    assert allocate_job(runtime, uuid.uuid4()) is None
+
+
+# -- the sweeper -----------------------------------------------------------------------
+
+QUEUED_AFTER = 60.0
+
+
+@pytest.fixture
+def sweeper_rt(settings: Settings, engine: Engine, redis_client: redis.Redis) -> Runtime:
+    """A sweeper that re-sends jobs queued for over a minute, after 5 attempts fails them."""
+    return runtime_with(
+        settings,
+        engine,
+        redis_client,
+        sweep_queued_after_seconds=QUEUED_AFTER,
+        job_max_attempts=5,
+    )
+
+
+def db_now(engine: Engine) -> dt.datetime:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT now()")).scalar_one()
+
+
+def test_the_sweeper_resends_a_job_queued_too_long_and_bumps_its_enqueued_time(
+    sweeper_rt: Runtime, engine: Engine, new_service, day: dt.date
+) -> None:
+    job_id = queue_job(engine, request(new_service(), day))
+    set_job(engine, job_id, enqueued_at=ago("2 minutes"))
+    before = job_row(engine, job_id).enqueued_at
+    seen_by_enqueue: dict[uuid.UUID, dt.datetime] = {}
+
+    def enqueue(sent_id: uuid.UUID) -> None:
+        # Sent only after the commit: a fresh connection already sees the new time.
+        seen_by_enqueue[sent_id] = job_row(engine, sent_id).enqueued_at
+
+    start = db_now(engine)
+    result = sweep(sweeper_rt, enqueue)
+
+    assert job_id in seen_by_enqueue
+    assert result.requeued >= 1
+    row = job_row(engine, job_id)
+    assert row.enqueued_at > before
+    assert row.enqueued_at >= start
+    assert seen_by_enqueue[job_id] == row.enqueued_at
+    assert (row.status, row.attempt) == ("queued", 0)  # re-sent, not claimed
+
+
+def test_a_job_the_sweeper_resent_is_not_resent_by_the_next_sweep(
+    sweeper_rt: Runtime, engine: Engine, new_service, day: dt.date
+) -> None:
+    job_id = queue_job(engine, request(new_service(), day))
+    set_job(engine, job_id, enqueued_at=ago("2 minutes"))
+    first: list[uuid.UUID] = []
+    second: list[uuid.UUID] = []
+
+    sweep(sweeper_rt, first.append)
+    sweep(sweeper_rt, second.append)
+
+    assert job_id in first
+    assert job_id not in second
+
+
+def test_the_sweeper_resends_a_running_job_whose_lease_expired(
+    sweeper_rt: Runtime, engine: Engine, new_service, day: dt.date
+) -> None:
+    sid = new_service()
+    job_id = queue_job(engine, request(sid, day))
+    with engine.begin() as conn:
+        job_repo.claim_departure_jobs(conn, sid, day, 10, 30, 5)
+    expire_lease(engine, job_id)
+    set_job(engine, job_id, enqueued_at=ago("2 minutes"))  # sent long before its claim
+    sent: list[uuid.UUID] = []
+
+    sweep(sweeper_rt, sent.append)
+    sweep(sweeper_rt, sent.append)
+
+    assert sent.count(job_id) == 1  # once per expiry, not on every sweep
+    row = job_row(engine, job_id)
+    assert (row.status, row.attempt) == ("running", 1)  # the next claim will fence it
+
+
+def test_the_sweeper_leaves_fresh_queued_jobs_and_live_leases_alone(
+    sweeper_rt: Runtime, engine: Engine, new_service, day: dt.date
+) -> None:
+    sid = new_service()
+    fresh = queue_job(engine, request(sid, day))
+    waiting = queue_job(engine, request(sid, day + dt.timedelta(days=1)))
+    set_job(engine, waiting, enqueued_at=ago("30 seconds"))  # under the minute
+    leased = queue_job(engine, request(sid, day + dt.timedelta(days=2)))
+    with engine.begin() as conn:
+        job_repo.claim_departure_jobs(conn, sid, day + dt.timedelta(days=2), 10, 30, 5)
+    set_job(engine, leased, enqueued_at=ago("2 minutes"))  # long ago, but someone has it
+    sent: list[uuid.UUID] = []
+
+    sweep(sweeper_rt, sent.append)
+
+    assert {fresh, waiting, leased}.isdisjoint(sent)
+    assert job_row(engine, fresh).status == "queued"
+    assert job_row(engine, waiting).status == "queued"
+    assert (job_row(engine, leased).status, job_row(engine, leased).attempt) == ("running", 1)
+
+
+@pytest.mark.parametrize("status", ["queued", "running"])
+def test_the_sweeper_fails_a_job_out_of_attempts_with_internal_error(
+    sweeper_rt: Runtime, engine: Engine, new_service, day: dt.date, status: str
+) -> None:
+    job_id = queue_job(engine, request(new_service(), day))
+    set_job(
+        engine,
+        job_id,
+        status=status,
+        attempt=5,
+        enqueued_at=ago("2 minutes"),
+        lease_until=ago("1 second") if status == "running" else None,
+    )
+    sent: list[uuid.UUID] = []
+
+    result = sweep(sweeper_rt, sent.append)
+
+    assert job_id not in sent
+    assert result.failed >= 1
+    row = job_row(engine, job_id)
+    assert (row.status, row.booking_id, row.lease_until) == ("failed", None, None)
+    assert row.error["code"] == "internal_error"
+    assert row.error["status"] == 500
+    assert row.finished_at is not None
+
+
+def test_the_sweeper_does_not_fail_a_job_on_its_last_attempt_while_its_lease_is_live(
+    sweeper_rt: Runtime, engine: Engine, new_service, day: dt.date
+) -> None:
+    sid = new_service()
+    job_id = queue_job(engine, request(sid, day))
+    set_job(engine, job_id, attempt=4, enqueued_at=ago("2 minutes"))
+    with engine.begin() as conn:
+        [claimed] = job_repo.claim_departure_jobs(conn, sid, day, 10, 30, 5)
+    assert claimed.attempt == 5
+
+    sweep(sweeper_rt, [].append)
+
+    assert job_row(engine, job_id).status == "running"
+    with engine.begin() as conn:
+        assert job_repo.finish_job(conn, claimed, error={"code": "sold_out"})
+
+
+def test_a_lost_send_is_found_again_by_a_later_sweep(
+    sweeper_rt: Runtime, engine: Engine, new_service, day: dt.date
+) -> None:
+    job_id = queue_job(engine, request(new_service(), day))
+    set_job(engine, job_id, enqueued_at=ago("2 minutes"))
+
+    def broker_down(_job_id: uuid.UUID) -> None:
+        raise ConnectionError("broker unreachable")
+
+    with pytest.raises(ConnectionError):
+        sweep(sweeper_rt, broker_down)
+    assert job_row(engine, job_id).status == "queued"
+
+    set_job(engine, job_id, enqueued_at=ago("2 minutes"))  # a minute passes
+    sent: list[uuid.UUID] = []
+    sweep(sweeper_rt, sent.append)
+    assert job_id in sent
+
+
+def test_a_job_resent_by_the_sweeper_is_then_served_exactly_once(
+    sweeper_rt: Runtime, runtime: Runtime, engine: Engine, new_service, day: dt.date
+) -> None:
+    """The message sent twice (the original and the sweeper's) still books once."""
+    sid = new_service()
+    job_id = queue_job(engine, request(sid, day))
+    set_job(engine, job_id, enqueued_at=ago("2 minutes"))
+    sent: list[uuid.UUID] = []
+    sweep(sweeper_rt, sent.append)
+    assert job_id in sent
+
+    statuses = [allocate_job(runtime, job_id), allocate_job(runtime, job_id)]
+
+    assert statuses == ["succeeded", "succeeded"]
+    assert len(bookings_of(engine, sid, day)) == 1
+    assert allocation.serve_departure(runtime, sid, day) == BatchResult()

@@ -1,0 +1,58 @@
+"""The Flask app factory: `flask --app web ...` and `gunicorn 'web:create_app()'`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+
+from models.db import make_engine
+from settings import Settings, load_settings
+from tasks.app import create_celery
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+def create_app(settings: Settings | None = None, **config: Any) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config.update(
+        API_TITLE="Railway reservations",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.1.0",
+        OPENAPI_URL_PREFIX="/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        JWT_SECRET=settings.jwt_secret,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update(config)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["rail"] = {
+        "settings": settings,
+        "engine": make_engine(
+            settings.database_url,
+            lock_timeout_ms=settings.pg_lock_timeout_ms,
+            statement_timeout_ms=settings.pg_statement_timeout_ms,
+            application_name="rail-web",
+        ),
+        "celery": create_celery(settings),
+    }
+    logging.basicConfig(level=logging.INFO)
+
+    from web import auth, bookings, cli, ops, problems, timetable
+
+    api = Api(app)
+    api.spec.components.security_scheme(
+        "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    )
+    api.spec.options["security"] = [{"bearer": []}]
+    for blueprint in (timetable.blp, bookings.blp):
+        api.register_blueprint(blueprint, url_prefix="/v1")
+    app.register_blueprint(ops.blp)
+    app.before_request(auth.authenticate)
+    problems.register(app)
+    cli.register(app)
+    return app

@@ -1,0 +1,96 @@
+"""Every error, ours or Flask's, as an RFC 9457 problem with the contract's code."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+from models.errors import RailError, problem
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {
+    400: "validation_error",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "not_found",  # no such operation on this path; the contract has no closer code
+    406: "validation_error",
+    413: "payload_too_large",
+    415: "validation_error",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    response = Response(
+        json.dumps(body), status=body["status"], mimetype="application/problem+json"
+    )
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages as {"passengers.0.name": [...]}."""
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = str(key) if key != "_schema" else ""
+            path = f"{prefix}.{name}" if prefix and name else (prefix or name)
+            for k, v in flatten(value, path).items():
+                out.setdefault(k, []).extend(v)
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        out[prefix or "body"] = list(messages)
+    elif isinstance(messages, list):
+        for i, value in enumerate(messages):
+            for k, v in flatten(value, f"{prefix}.{i}" if prefix else str(i)).items():
+                out.setdefault(k, []).extend(v)
+    else:
+        out[prefix or "body"] = [str(messages)]
+    return out
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(RailError)
+    def _rail(error: RailError) -> Response:
+        return problem_response(
+            problem(error.code, error.title, error.status, error.detail, errors=error.errors)
+        )
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException) -> Response:
+        status = error.code or 500
+        data = getattr(error, "data", None) or {}
+        messages = data.get("messages")
+        if messages is not None or status in (400, 422):
+            errors = {}
+            if isinstance(messages, dict):
+                for location, found in messages.items():
+                    errors.update(
+                        flatten(found) if location in ("json", "form") else flatten(found, location)
+                    )
+            detail = "The request is not valid." if errors else (error.description or "")
+            return problem_response(
+                problem("validation_error", "Invalid request", 422, detail, errors=errors or None)
+            )
+        code = HTTP_CODES.get(status, "internal_error" if status >= 500 else "validation_error")
+        headers = {}
+        allowed = getattr(error, "valid_methods", None)
+        if status == 405 and allowed:
+            headers["Allow"] = ", ".join(allowed)
+        return problem_response(
+            problem(code, error.name, status, error.description or error.name), headers
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error", exc_info=error)
+        return problem_response(
+            problem("internal_error", "Internal error", 500, "Something went wrong on our side.")
+        )

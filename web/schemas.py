@@ -1,0 +1,373 @@
+"""Marshmallow schemas of the public contract (API.md), written by hand.
+
+Request schemas validate and document; response schemas document and shape
+what is sent. Station codes, seat numbers and ids are short printable strings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates,
+    validates_schema,
+)
+
+from models.booking import BookingRequest, PassengerRequest, TicketRequest
+from models.seating import SEATING_MODES
+
+CODE = validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}$", error="1 to 32 letters, digits, '_', '.' or '-'.")
+ZONE = validate.Regexp(r"^[a-z0-9_-]{1,32}$", error="1 to 32 lower-case letters, digits, '_', '-'.")
+
+
+def _code(**kw) -> fields.String:
+    return fields.String(validate=CODE, **kw)
+
+
+# -- timetable --------------------------------------------------------------------------
+
+
+class StationSchema(Schema):
+    code = _code(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    timezone = fields.String(required=True, metadata={"example": "Europe/Paris"})
+
+    @validates("timezone")
+    def _tz(self, value: str, **_: object) -> None:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValidationError(f"Unknown IANA time zone {value!r}.") from None
+
+
+class StationDocSchema(StationSchema):
+    code = _code(required=True)
+
+
+class StopSchema(Schema):
+    station = _code(required=True)
+    distance_km = fields.Float(required=True, validate=validate.Range(0, 100_000))
+    arrive_min = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(0))
+    depart_min = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(0))
+
+
+class RouteSchema(Schema):
+    id = _code(dump_only=True)
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    stops = fields.List(fields.Nested(StopSchema), required=True, validate=validate.Length(2, 200))
+
+    @validates_schema
+    def _stops(self, data: dict, **_: object) -> None:
+        stops = data.get("stops") or []
+        errors: dict[str, list[str]] = {}
+        last = len(stops) - 1
+        clock = 0
+        for i, stop in enumerate(stops):
+            arrive, depart = stop.get("arrive_min"), stop.get("depart_min")
+            where = f"stops.{i}"
+            if i == 0 and arrive is not None:
+                errors[f"{where}.arrive_min"] = ["The first stop has no arrival."]
+            if i == 0 and stop.get("distance_km") not in (0, 0.0):
+                errors[f"{where}.distance_km"] = ["The first stop is at distance 0."]
+            if i > 0 and arrive is None:
+                errors[f"{where}.arrive_min"] = ["Required after the first stop."]
+            if i == last and depart is not None:
+                errors[f"{where}.depart_min"] = ["The last stop has no departure."]
+            if i < last and depart is None:
+                errors[f"{where}.depart_min"] = ["Required before the last stop."]
+            for value in (arrive, depart):
+                if value is None:
+                    continue
+                if value < clock:
+                    errors.setdefault(where, []).append("Times must not go backwards.")
+                clock = max(clock, value)
+        if errors:
+            raise ValidationError(errors)
+
+
+class RouteDocSchema(RouteSchema):
+    id = _code(required=True)
+
+
+class SeatSchema(Schema):
+    number = _code(required=True)
+    comfort_zone = fields.String(validate=ZONE, allow_none=True, load_default=None)
+
+
+class SeatsField(fields.Field):
+    """Either a count of seats (numbered `A1`…) or a list of seats in seat order."""
+
+    def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(value, bool):
+            raise ValidationError("A count of seats or a list of seats.")
+        if isinstance(value, int):
+            if not 1 <= value <= 1000:
+                raise ValidationError("Between 1 and 1000 seats.")
+            return value
+        if isinstance(value, list):
+            if not 1 <= len(value) <= 1000:
+                raise ValidationError("Between 1 and 1000 seats.")
+            return SeatSchema(many=True).load(value)
+        raise ValidationError("A count of seats or a list of seats.")
+
+    def _serialize(self, value, attr, obj, **kwargs):  # type: ignore[no-untyped-def]
+        return value
+
+
+class CarriageSchema(Schema):
+    code = _code(required=True)
+    comfort_zone = fields.String(required=True, validate=ZONE)
+    seats = SeatsField(
+        required=True,
+        metadata={
+            "oneOf": [
+                {"type": "integer", "minimum": 1, "maximum": 1000},
+                {"type": "array", "items": {"$ref": "#/components/schemas/Seat"}},
+            ]
+        },
+    )
+
+
+class ServiceSchema(Schema):
+    id = _code(dump_only=True)
+    route = _code(required=True)
+    departure_time = fields.Time(required=True, format="%H:%M", metadata={"example": "08:13"})
+    days = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^(?!.*(.).*\1)[1-7]{1,7}$", error="ISO weekdays 1-7, once each."
+        ),
+        metadata={"example": "1234567"},
+    )
+    valid_from = fields.Date(required=True)
+    valid_to = fields.Date(required=True)
+    carriages = fields.List(
+        fields.Nested(CarriageSchema), required=True, validate=validate.Length(1, 100)
+    )
+
+    @validates_schema
+    def _check(self, data: dict, **_: object) -> None:
+        errors: dict[str, list[str]] = {}
+        if (
+            data.get("valid_from")
+            and data.get("valid_to")
+            and data["valid_from"] > data["valid_to"]
+        ):
+            errors["valid_to"] = ["Must not be before valid_from."]
+        codes: set[str] = set()
+        numbers: set[str] = set()
+        for i, carriage in enumerate(data.get("carriages") or []):
+            if carriage["code"] in codes:
+                errors[f"carriages.{i}.code"] = [f"Carriage {carriage['code']} is listed twice."]
+            codes.add(carriage["code"])
+            seats = carriage["seats"]
+            names = (
+                [f"{carriage['code']}{n}" for n in range(1, seats + 1)]
+                if isinstance(seats, int)
+                else [s["number"] for s in seats]
+            )
+            for number in names:
+                if number in numbers:
+                    errors.setdefault(f"carriages.{i}.seats", []).append(
+                        f"Seat {number} is numbered twice in the service."
+                    )
+                numbers.add(number)
+        if errors:
+            raise ValidationError(errors)
+
+
+class ServiceDocSchema(ServiceSchema):
+    id = _code(required=True)
+
+
+class TimetableSchema(Schema):
+    stations = fields.List(fields.Nested(StationDocSchema), load_default=list)
+    routes = fields.List(fields.Nested(RouteDocSchema), load_default=list)
+    services = fields.List(fields.Nested(ServiceDocSchema), load_default=list)
+
+
+class TimetableCountsSchema(Schema):
+    stations = fields.Integer()
+    routes = fields.Integer()
+    services = fields.Integer()
+
+
+class StationListSchema(Schema):
+    stations = fields.List(fields.Nested(StationDocSchema))
+
+
+class SeatOutSchema(Schema):
+    number = fields.String()
+    comfort_zone = fields.String()
+
+
+class CarriageOutSchema(Schema):
+    code = fields.String()
+    comfort_zone = fields.String()
+    seats = fields.List(fields.Nested(SeatOutSchema))
+
+
+class ServiceOutSchema(ServiceDocSchema):
+    carriages = fields.List(fields.Nested(CarriageOutSchema))
+
+
+# -- booking requests -------------------------------------------------------------------
+
+
+class TicketInSchema(Schema):
+    origin = _code(required=True)
+    destination = _code(required=True)
+    seat = _code(allow_none=True, load_default=None)
+    comfort_zone = fields.String(validate=ZONE, allow_none=True, load_default=None)
+
+
+class PassengerInSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    seat = _code(allow_none=True, load_default=None)
+    comfort_zone = fields.String(validate=ZONE, allow_none=True, load_default=None)
+    tickets = fields.List(
+        fields.Nested(TicketInSchema),
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(1, 50),
+    )
+
+    @validates_schema
+    def _seat_or_tickets(self, data: dict, **_: object) -> None:
+        if data.get("tickets") and data.get("seat"):
+            raise ValidationError("A passenger with tickets asks seats on each ticket.", "seat")
+
+
+class BookingInSchema(Schema):
+    """A booking request; loads into a domain BookingRequest (plus `client`)."""
+
+    service = _code(required=True, metadata={"example": "5160"})
+    date = fields.Date(required=True)
+    origin = _code(allow_none=True, load_default=None, metadata={"example": "PAR"})
+    destination = _code(allow_none=True, load_default=None, metadata={"example": "AMS"})
+    comfort_zone = fields.String(validate=ZONE, allow_none=True, load_default=None)
+    seating = fields.String(load_default="together", validate=validate.OneOf(SEATING_MODES))
+    passengers = fields.List(
+        fields.Nested(PassengerInSchema), required=True, validate=validate.Length(1, 50)
+    )
+    client = fields.String(
+        validate=validate.Length(1, 255),
+        metadata={"description": "Operators only: the client this booking is made for."},
+    )
+
+    @validates_schema
+    def _segment(self, data: dict, **_: object) -> None:
+        passengers = data.get("passengers") or []
+        if all(p.get("tickets") for p in passengers):
+            return
+        errors = {
+            name: ["Required unless every passenger lists tickets."]
+            for name in ("origin", "destination")
+            if not data.get(name)
+        }
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def _to_domain(self, data: dict, **_: object) -> dict:
+        passengers = []
+        for p in data["passengers"]:
+            zone = p.get("comfort_zone") or data.get("comfort_zone")
+            if p.get("tickets"):
+                tickets = tuple(
+                    TicketRequest(
+                        t["origin"], t["destination"], t.get("seat"), t.get("comfort_zone") or zone
+                    )
+                    for t in p["tickets"]
+                )
+            else:
+                tickets = (TicketRequest(data["origin"], data["destination"], p.get("seat"), zone),)
+            passengers.append(PassengerRequest(p["name"], tickets))
+        request = BookingRequest(data["service"], data["date"], data["seating"], tuple(passengers))
+        return {"request": request, "client": data.get("client")}
+
+
+# -- jobs and bookings out ---------------------------------------------------------------
+
+
+class LinksSchema(Schema):
+    self = fields.String()
+
+
+class TicketOutSchema(Schema):
+    origin = fields.String()
+    destination = fields.String()
+    carriage = fields.String()
+    seat = fields.String()
+    comfort_zone = fields.String()
+    departs_at = fields.String(metadata={"format": "date-time"})
+    arrives_at = fields.String(metadata={"format": "date-time"})
+
+
+class PassengerOutSchema(Schema):
+    name = fields.String()
+    tickets = fields.List(fields.Nested(TicketOutSchema))
+
+
+class BookingOutSchema(Schema):
+    reference = fields.String(metadata={"example": "K7Q2MX3P"})
+    status = fields.String(metadata={"enum": ["confirmed", "cancelled"]})
+    service = fields.String()
+    date = fields.String(metadata={"format": "date"})
+    created_at = fields.String(metadata={"format": "date-time"})
+    cancelled_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    passengers = fields.List(fields.Nested(PassengerOutSchema))
+    links = fields.Nested(LinksSchema)
+
+
+class BookingListSchema(Schema):
+    bookings = fields.List(fields.Nested(BookingOutSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class TicketFailureSchema(Schema):
+    passenger = fields.Integer()
+    ticket = fields.Integer()
+    code = fields.String()
+
+
+class ProblemSchema(Schema):
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    code = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    tickets = fields.List(fields.Nested(TicketFailureSchema))
+
+
+class JobSchema(Schema):
+    id = fields.String(metadata={"format": "uuid"})
+    status = fields.String(metadata={"enum": ["queued", "running", "succeeded", "failed"]})
+    submitted_at = fields.String(metadata={"format": "date-time"})
+    started_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    finished_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    booking = fields.Nested(BookingOutSchema, allow_none=True)
+    error = fields.Nested(ProblemSchema, allow_none=True)
+    links = fields.Nested(LinksSchema)
+
+
+class BookingListArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    service = _code()
+    date = fields.Date()
+    cursor = fields.String()
+    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+def utc_iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.UTC).isoformat()

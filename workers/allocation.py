@@ -1,0 +1,153 @@
+"""The allocation use case: lock a departure, serve its queue oldest first, commit.
+
+One worker at a time serves a departure (its Redis lock). It claims the oldest
+claimable jobs (a committed claim with a new attempt number), then seats them in
+one transaction against what the database already holds; every job is finished
+with a fenced update, so a stale worker can never overwrite a newer attempt.
+If the process dies anywhere, nothing is half-written: the claim expires and the
+sweeper hands the job to another worker.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from redis.exceptions import LockError
+from sqlalchemy.exc import IntegrityError
+
+from models import booking_repo, job_repo, timetable_repo
+from models.booking import plan
+from models.errors import AllocationRefused, BookingClosed, NotFound, RailError, job_problem
+from models.seating import choose_seats
+from workers.locks import departure_lock
+from workers.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Fenced(Exception):
+    """A newer attempt owns a job we claimed: our whole transaction is void."""
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+
+
+def allocate_job(rt: Runtime, job_id: uuid.UUID, clock: Clock = utcnow) -> str | None:
+    """Serve the job's departure until the job is finished; return the job's status.
+
+    Raises DepartureBusy when the departure's lock cannot be had in time, and
+    database errors for the caller to retry.
+    """
+    with rt.engine.connect() as conn:
+        found = job_repo.departure_of(conn, job_id)
+    if found is None:
+        log.warning("job %s does not exist", job_id)
+        return None
+    service_id, date, status = found
+    if status in ("succeeded", "failed"):
+        return status
+    s = rt.settings
+    with departure_lock(
+        rt.redis, service_id, date, s.departure_lock_ttl_seconds, s.departure_lock_wait_seconds
+    ) as lock:
+        deadline = time.monotonic() + s.allocation_time_budget_seconds
+        while time.monotonic() < deadline:
+            result = serve_departure(rt, service_id, date, clock)
+            if result.claimed == 0:
+                break
+            try:
+                lock.reacquire()  # a fresh TTL for the next round
+            except LockError:  # it lapsed during the round: leave the queue to its holder
+                log.warning("departure lock %s lapsed while serving", lock.name)
+                break
+    with rt.engine.connect() as conn:
+        found = job_repo.departure_of(conn, job_id)
+    return None if found is None else found[2]
+
+
+def serve_departure(
+    rt: Runtime, service_id: str, date: dt.date, clock: Clock = utcnow
+) -> BatchResult:
+    """Claim up to a batch of the departure's oldest jobs and seat them in one transaction."""
+    s = rt.settings
+    with rt.engine.begin() as conn:
+        claimed = job_repo.claim_departure_jobs(
+            conn,
+            service_id,
+            date,
+            s.allocation_batch_size,
+            s.job_lease_seconds,
+            s.job_max_attempts,
+        )
+    result = BatchResult(claimed=len(claimed))
+    if not claimed:
+        return result
+    try:
+        with rt.engine.begin() as conn:
+            try:
+                service = timetable_repo.load_service(conn, service_id, lock=True)
+            except NotFound:
+                service = None
+            occupancy = booking_repo.load_occupancy(conn, service_id, date)
+            now = clock()
+            for job in claimed:
+                booking_id, error = None, None
+                if service is None:
+                    error = job_problem("internal_error", f"Service {service_id} is gone.")
+                else:
+                    try:
+                        asks = plan(service, job.request, now, s.booking_horizon_days)
+                        given = choose_seats(service.seats, occupancy, asks, job.request.seating)
+                    except AllocationRefused as refused:
+                        error = job_problem(refused.code, refused.detail, refused.tickets)
+                    except BookingClosed as closed:
+                        error = job_problem("booking_closed", closed.detail)
+                    except RailError as other:
+                        error = job_problem("internal_error", other.detail)
+                    else:
+                        booking_id = booking_repo.insert_booking(
+                            conn, job.owner, service, job.request, given
+                        )
+                        for a in given:
+                            occupancy.take(a.seat.number, a.start, a.end)
+                if not job_repo.finish_job(conn, job, booking_id=booking_id, error=error):
+                    raise Fenced(str(job.id))
+                if booking_id is None:
+                    result.failed += 1
+                else:
+                    result.succeeded += 1
+    except (Fenced, IntegrityError) as lost:
+        # Someone else served this departure at the same time (our lock lapsed):
+        # nothing of ours was written; give back what we still hold and go again.
+        log.warning("allocation on %s %s rolled back: %r", service_id, date, lost)
+        with rt.engine.begin() as conn:
+            job_repo.release_jobs(conn, claimed)
+        return BatchResult(claimed=len(claimed))
+    except BaseException:
+        _release_quietly(rt, claimed)
+        raise
+    return result
+
+
+def _release_quietly(rt: Runtime, claimed: list[job_repo.ClaimedJob]) -> None:
+    """Best effort: hand claimed jobs back now rather than after their lease expires."""
+    try:
+        with rt.engine.begin() as conn:
+            job_repo.release_jobs(conn, claimed)
+    except Exception:  # the database may be the thing that failed; the lease covers it
+        log.warning("could not release %d claimed jobs; their lease will expire", len(claimed))

@@ -1,0 +1,42 @@
+"""Per-process connections for workers: built after the fork, never at import."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import redis
+from sqlalchemy import Engine
+
+from models.db import make_engine
+from settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    redis: redis.Redis
+
+
+_runtime: Runtime | None = None
+_pid: int | None = None
+
+
+def get_runtime(settings: Settings) -> Runtime:
+    """This process's engine and Redis client, made on first use in each process."""
+    global _runtime, _pid
+    if _runtime is None or _pid != os.getpid():
+        _runtime = Runtime(
+            settings=settings,
+            engine=make_engine(
+                settings.database_url,
+                lock_timeout_ms=settings.pg_lock_timeout_ms,
+                statement_timeout_ms=settings.pg_statement_timeout_ms,
+                pool_size=2,
+                application_name="rail-worker",
+            ),
+            redis=redis.Redis.from_url(settings.redis_url, socket_timeout=5),
+        )
+        _pid = os.getpid()
+    return _runtime
