@@ -42,14 +42,14 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     }
     logging.basicConfig(level=logging.INFO)
 
-    from web import auth, bookings, cli, ops, problems, timetable
+    from web import auth, bookings, cli, departures, ops, problems, timetable
 
     api = Api(app)
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     api.spec.options["security"] = [{"bearer": []}]
-    for blueprint in (timetable.blp, bookings.blp):
+    for blueprint in (timetable.blp, departures.blp, bookings.blp):
         api.register_blueprint(blueprint, url_prefix="/v1")
     app.register_blueprint(ops.blp)
     app.before_request(auth.authenticate)
