@@ -106,7 +106,8 @@ class Job(Base):
     request: Mapped[dict[str, Any]] = mapped_column(JSONB)
     service_id: Mapped[str] = mapped_column(Text)
     date: Mapped[dt.date] = mapped_column(Date)
-    batch_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("batches.id"))
+    batch_index: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(Text, default="queued")
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -120,6 +121,18 @@ class Job(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class Batch(Base):
+    __tablename__ = "batches"
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    owner: Mapped[str] = mapped_column(Text)
+    total: Mapped[int] = mapped_column(Integer)
+    # {"3": problem, ...}: the bookings refused at submit, by position
+    rejected: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    submitted_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
 
 
 class Booking(Base):

@@ -42,16 +42,16 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     }
     logging.basicConfig(level=logging.INFO)
 
-    from web import auth, bookings, cli, departures, ops, problems, timetable
+    from web import auth, batches, bookings, cli, departures, ops, problems, timetable
 
     api = Api(app)
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     api.spec.options["security"] = [{"bearer": []}]
-    for blueprint in (timetable.blp, departures.blp, bookings.blp):
+    for blueprint in (timetable.blp, departures.blp, bookings.blp, batches.blp):
         api.register_blueprint(blueprint, url_prefix="/v1")
-    app.register_blueprint(ops.blp)
+    ops.register(app)  # first: its request timer starts before authentication
     app.before_request(auth.authenticate)
     problems.register(app)
     cli.register(app)

@@ -13,9 +13,11 @@ from flask import request
 from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 
+import metrics
 from models import booking_repo, job_repo
-from models.booking import plan
+from models.booking import BookingRequest, plan
 from models.errors import NotFound, RailError, ValidationFailed
+from models.timetable import ServiceTimetable
 from tasks.bookings import enqueue_allocation
 from web import db
 from web.auth import identity, roles
@@ -46,7 +48,7 @@ class IdempotencyConflict(RailError):
 @blp.response(202, JobSchema)
 def create_booking(data: dict[str, Any]) -> Any:
     """Accept a booking request: 202 with a job to poll."""
-    owner = _owner(data.get("client"))
+    owner = owner_of(data.get("client"))
     key = _idempotency_key()
     body_hash = _body_hash()
     with db.engine().begin() as conn:
@@ -54,8 +56,7 @@ def create_booking(data: dict[str, Any]) -> Any:
             known = _known_job(conn, owner, key, body_hash)
             if known is not None:
                 return _accepted(known)
-        service = db.require_service(conn, data["request"].service)
-        plan(service, data["request"], dt.datetime.now(dt.UTC), db.settings().booking_horizon_days)
+        admit(conn, data["request"], {})
         try:
             with conn.begin_nested():
                 job_id = job_repo.insert_job(
@@ -70,11 +71,24 @@ def create_booking(data: dict[str, Any]) -> Any:
             if known is None:
                 raise
             return _accepted(known)
-    _enqueue(job_id)
+    metrics.JOBS_ACCEPTED.inc()
+    enqueue(job_id)
     return _accepted(job_id)
 
 
-def _owner(client: str | None) -> str:
+def admit(conn: Any, request_: BookingRequest, services: dict[str, ServiceTimetable]) -> None:
+    """Refuse, with its code, whatever can be refused without the seat inventory."""
+    if request_.service not in services:
+        services[request_.service] = db.require_service(conn, request_.service)
+    plan(
+        services[request_.service],
+        request_,
+        dt.datetime.now(dt.UTC),
+        db.settings().booking_horizon_days,
+    )
+
+
+def owner_of(client: str | None) -> str:
     me = identity()
     if client is None:
         return me.sub
@@ -113,7 +127,7 @@ def _known_job(conn: Any, owner: str, key: str, body_hash: str) -> uuid.UUID | N
     return row.id
 
 
-def _enqueue(job_id: uuid.UUID) -> None:
+def enqueue(job_id: uuid.UUID) -> None:
     try:
         enqueue_allocation(db.celery(), job_id)
     except Exception:  # the job is committed: the sweeper sends it when the broker is back

@@ -1,0 +1,88 @@
+"""Batches: one row per submission; each accepted booking is a job carrying its position."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from models.booking import BookingRequest
+from models.tables import Batch, Booking, Job
+
+batches_t = Batch.__table__
+jobs_t = Job.__table__
+bookings_t = Booking.__table__
+
+
+def insert_batch(
+    conn: Connection,
+    owner: str,
+    total: int,
+    rejected: dict[int, dict[str, Any]],
+    accepted: list[tuple[int, str, BookingRequest]],
+) -> tuple[uuid.UUID, dict[int, uuid.UUID]]:
+    """Write the batch and one queued job per accepted (position, owner, request)."""
+    batch_id = uuid.uuid4()
+    conn.execute(
+        insert(batches_t).values(
+            id=batch_id,
+            owner=owner,
+            total=total,
+            rejected={str(i): problem for i, problem in rejected.items()},
+        )
+    )
+    job_ids = {index: uuid.uuid4() for index, _, _ in accepted}
+    if accepted:
+        conn.execute(
+            insert(jobs_t),
+            [
+                {
+                    "id": job_ids[index],
+                    "owner": job_owner,
+                    "request": request.to_json(),
+                    "service_id": request.service,
+                    "date": request.date,
+                    "batch_id": batch_id,
+                    "batch_index": index,
+                }
+                for index, job_owner, request in accepted
+            ],
+        )
+    return batch_id, job_ids
+
+
+def get_batch(conn: Connection, batch_id: uuid.UUID, owner: str | None) -> Any:
+    query = select(batches_t).where(batches_t.c.id == batch_id)
+    if owner is not None:
+        query = query.where(batches_t.c.owner == owner)
+    return conn.execute(query).first()
+
+
+def status_counts(conn: Connection, batch_id: uuid.UUID) -> dict[str, int]:
+    rows = conn.execute(
+        select(jobs_t.c.status, func.count())
+        .where(jobs_t.c.batch_id == batch_id)
+        .group_by(jobs_t.c.status)
+    )
+    return dict(rows.all())
+
+
+def jobs_between(conn: Connection, batch_id: uuid.UUID, start: int, stop: int) -> dict[int, Any]:
+    """The batch's jobs at positions [start, stop), by position."""
+    rows = conn.execute(
+        select(
+            jobs_t.c.id,
+            jobs_t.c.status,
+            jobs_t.c.batch_index,
+            jobs_t.c.error,
+            bookings_t.c.reference,
+        )
+        .outerjoin(bookings_t, bookings_t.c.id == jobs_t.c.booking_id)
+        .where(
+            jobs_t.c.batch_id == batch_id,
+            jobs_t.c.batch_index >= start,
+            jobs_t.c.batch_index < stop,
+        )
+    )
+    return {r.batch_index: r for r in rows}

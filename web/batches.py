@@ -1,0 +1,138 @@
+"""Batches: up to 1,000 booking requests in one call, each accepted or refused on its own."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask_smorest import Blueprint
+from marshmallow import ValidationError
+
+from models import batch_repo
+from models.booking import BookingRequest
+from models.errors import NotFound, RailError, problem
+from models.timetable import ServiceTimetable
+from web import db
+from web.auth import identity, roles
+from web.bookings import admit, enqueue, owner_of
+from web.pagination import decode_cursor, encode_cursor
+from web.problems import flatten
+from web.schemas import BatchInSchema, BatchPageArgs, BatchSchema, BookingInSchema
+
+blp = Blueprint("batches", __name__, description="Many bookings at once.")
+
+
+@blp.route("/batches", methods=["POST"])
+@roles("client", "operator")
+@blp.arguments(BatchInSchema)
+@blp.response(202, BatchSchema)
+def create_batch(data: dict[str, Any]) -> Any:
+    """Accept a batch: one job per accepted booking; refused ones are reported in place."""
+    schema = BookingInSchema()
+    services: dict[str, ServiceTimetable] = {}
+    rejected: dict[int, dict[str, Any]] = {}
+    accepted: list[tuple[int, str, BookingRequest]] = []
+    with db.engine().begin() as conn:
+        for index, body in enumerate(data["bookings"]):
+            try:
+                if not isinstance(body, dict):
+                    raise ValidationError(["A booking request is a JSON object."])
+                loaded = schema.load(body)
+                owner = owner_of(loaded.get("client"))
+                admit(conn, loaded["request"], services)
+            except ValidationError as invalid:
+                rejected[index] = problem(
+                    "validation_error",
+                    "Invalid request",
+                    422,
+                    "The booking is not valid.",
+                    errors=flatten(invalid.messages),
+                )
+            except RailError as refused:
+                rejected[index] = problem(
+                    refused.code,
+                    refused.title,
+                    refused.status,
+                    refused.detail,
+                    errors=refused.errors,
+                )
+            else:
+                accepted.append((index, owner, loaded["request"]))
+        batch_id, job_ids = batch_repo.insert_batch(
+            conn, identity().sub, len(data["bookings"]), rejected, accepted
+        )
+    for job_id in _wake_ups(accepted, job_ids):
+        enqueue(job_id)
+    jobs = [
+        {"id": None, "status": "rejected", "error": rejected[i]}
+        if i in rejected
+        else {"id": str(job_ids[i]), "status": "queued"}
+        for i in range(len(data["bookings"]))
+    ]
+    link = f"/v1/batches/{batch_id}"
+    headers = {"Location": link, "Retry-After": "1"}
+    return {"id": str(batch_id), "jobs": jobs, "links": {"self": link}}, 202, headers
+
+
+def _wake_ups(
+    accepted: list[tuple[int, str, BookingRequest]], job_ids: dict[int, uuid.UUID]
+) -> list[uuid.UUID]:
+    """One message per departure and per allocation batch of its jobs, not one per job.
+
+    A worker that takes a departure's lock serves all its queued jobs oldest
+    first; more messages would only wait for the same lock.
+    """
+    size = db.settings().allocation_batch_size
+    by_departure: dict[tuple[str, str], list[uuid.UUID]] = {}
+    for index, _, request in accepted:
+        by_departure.setdefault((request.service, request.date.isoformat()), []).append(
+            job_ids[index]
+        )
+    return [ids[i] for ids in by_departure.values() for i in range(0, len(ids), size)]
+
+
+@blp.route("/batches/<batch_id>")
+@blp.arguments(BatchPageArgs, location="query")
+@blp.response(200, BatchSchema)
+def get_batch(args: dict[str, Any], batch_id: str) -> Any:
+    """Progress counts and the batch's jobs in submission order, paginated."""
+    try:
+        key = uuid.UUID(batch_id)
+    except ValueError:
+        raise NotFound(f"No batch {batch_id}.") from None
+    start = (decode_cursor(args.get("cursor"), int) or [0])[0]
+    limit = args["limit"]
+    with db.engine().connect() as conn:
+        batch = batch_repo.get_batch(conn, key, identity().owner_filter())
+        if batch is None:
+            raise NotFound(f"No batch {batch_id}.")
+        counts = batch_repo.status_counts(conn, key)
+        stop = min(start + limit, batch.total)
+        rows = batch_repo.jobs_between(conn, key, start, stop)
+    jobs = []
+    for i in range(start, stop):
+        if str(i) in batch.rejected:
+            jobs.append({"id": None, "status": "rejected", "error": batch.rejected[str(i)]})
+            continue
+        row = rows[i]
+        jobs.append(
+            {
+                "id": str(row.id),
+                "status": row.status,
+                "reference": row.reference,
+                "error": row.error,
+                "links": {"self": f"/v1/jobs/{row.id}"},
+            }
+        )
+    return {
+        "id": str(batch.id),
+        "submitted_at": batch.submitted_at.isoformat(),
+        "total": batch.total,
+        "rejected": len(batch.rejected),
+        **{
+            status: counts.get(status, 0) for status in ("queued", "running", "succeeded", "failed")
+        },
+        "jobs": jobs,
+        "next_cursor": encode_cursor(stop) if stop < batch.total else None,
+        "links": {"self": f"/v1/batches/{batch.id}"},
+    }
