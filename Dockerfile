@@ -15,10 +15,11 @@ RUN pip install -r requirements.txt
 
 COPY . .
 
-# Run unprivileged; .run/ is where beat keeps its schedule.
+# Run unprivileged; .run/ is where beat keeps its schedule, .run/prometheus the shared
+# metrics (a volume in docker-compose.yml, which takes this owner when it is made).
 RUN useradd --create-home --uid 10001 rail \
-    && mkdir -p /app/.run \
-    && chown rail /app/.run
+    && mkdir -p /app/.run/prometheus \
+    && chown -R rail /app/.run
 USER rail
 
 EXPOSE 8000 5555

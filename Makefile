@@ -66,11 +66,14 @@ seed: migrate ## load the demo timetable, if the database has none yet
 
 # Not PORT inside the Procfile: honcho hands every process its own PORT
 # (5000, 5100, ...), so the API's port travels as API_PORT.
+# The API and the worker count into one metrics directory (GET /metrics adds it up),
+# emptied here before they start.
 run: seed ## migrate + seed, then API, worker, beat and Flower in the foreground
-	@mkdir -p .run
+	@mkdir -p .run/prometheus && rm -f .run/prometheus/*.db
 	@echo "API: http://127.0.0.1:$(PORT)  Flower: http://127.0.0.1:$(FLOWER_PORT)  (Ctrl-C stops all)"
 	@$(with_services) \
-	  export API_PORT=$(PORT) FLOWER_PORT=$(FLOWER_PORT) && \
+	  export API_PORT=$(PORT) FLOWER_PORT=$(FLOWER_PORT) \
+	    PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.run/prometheus && \
 	  exec $(BIN)/honcho start -f Procfile
 
 test: venv ## ruff check + pytest on rail_test / Redis db 15 (options: PYTEST_ARGS="-k name -x")

@@ -35,12 +35,15 @@ class Settings:
     pg_lock_timeout_ms: int = 2000
     pg_statement_timeout_ms: int = 5000
     departure_lock_ttl_seconds: int = 30
-    departure_lock_wait_seconds: float = 5.0
+    departure_lock_wait_seconds: float = 0.5
     task_time_limit_seconds: int = 120
     broker_visibility_timeout_seconds: int = 3600
     # The sweeper: how often it runs and how long a queued job may wait unnoticed.
     sweep_interval_seconds: float = 5.0
     sweep_queued_after_seconds: float = 5.0
+    # The directory where every web and worker process writes its Prometheus figures
+    # (prometheus_client reads PROMETHEUS_MULTIPROC_DIR itself); empty: each its own.
+    prometheus_multiproc_dir: str = ""
     flower_user: str = "admin"
     flower_password: str = "admin"
     extra: dict[str, str] = field(default_factory=dict)

@@ -27,6 +27,7 @@ class ClaimedJob:
     attempt: int
     owner: str
     request: BookingRequest
+    submitted_at: dt.datetime | None = None
 
 
 def insert_job(
@@ -113,10 +114,20 @@ def claim_departure_jobs(
             lease_until=func.now() + text(f"interval '{int(lease_seconds)} seconds'"),
             started_at=func.coalesce(jobs_t.c.started_at, func.now()),
         )
-        .returning(jobs_t.c.id, jobs_t.c.seq, jobs_t.c.attempt, jobs_t.c.owner, jobs_t.c.request)
+        .returning(
+            jobs_t.c.id,
+            jobs_t.c.seq,
+            jobs_t.c.attempt,
+            jobs_t.c.owner,
+            jobs_t.c.request,
+            jobs_t.c.submitted_at,
+        )
     ).all()
     rows.sort(key=lambda r: r.seq)
-    return [ClaimedJob(r.id, r.attempt, r.owner, BookingRequest.from_json(r.request)) for r in rows]
+    return [
+        ClaimedJob(r.id, r.attempt, r.owner, BookingRequest.from_json(r.request), r.submitted_at)
+        for r in rows
+    ]
 
 
 def finish_job(
@@ -157,6 +168,19 @@ def release_jobs(conn: Connection, jobs: list[ClaimedJob]) -> None:
             )
             .values(status="queued", lease_until=None)
         )
+
+
+def count_pending(conn: Connection) -> dict[str, int]:
+    """How many jobs are queued and running: the queue depth."""
+    # Literal values, so that the planner matches the predicate of the partial indexes on
+    # pending jobs (jobs_pending, jobs_pending_departure) and reads only those rows.
+    rows = conn.execute(
+        text(
+            "SELECT status, count(*) AS n FROM jobs"
+            " WHERE status IN ('queued', 'running') GROUP BY status"
+        )
+    )
+    return {status: 0 for status in PENDING} | {r.status: r.n for r in rows}
 
 
 def stale_jobs(

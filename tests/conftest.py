@@ -7,11 +7,14 @@ again through the migrations at the start of a session; its name must end in
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -41,7 +44,21 @@ def _test_env() -> dict[str, str]:
     env.setdefault("SWEEP_INTERVAL_SECONDS", "1")
     env.setdefault("SWEEP_QUEUED_AFTER_SECONDS", "3")
     env.setdefault("JOB_LEASE_SECONDS", "10")
+    # Always the session's own directory, never a running system's.
+    env["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
     return env
+
+
+_METRICS_DIR: list[str] = []
+
+
+def _metrics_dir() -> str:
+    """Where the API and the workers this session starts write their metrics: new, empty."""
+    if not _METRICS_DIR:
+        path = tempfile.mkdtemp(prefix="rail-test-metrics-")
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+        _METRICS_DIR.append(path)
+    return _METRICS_DIR[0]
 
 
 @pytest.fixture(scope="session")

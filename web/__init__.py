@@ -6,11 +6,11 @@ import logging
 from typing import Any
 
 from flask import Flask
-from flask_smorest import Api
 
 from models.db import make_engine
 from settings import Settings, load_settings
 from tasks.app import create_celery
+from web.api import RailApi
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
 
     from web import auth, batches, bookings, cli, departures, ops, problems, timetable
 
-    api = Api(app)
+    api = RailApi(app)
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )

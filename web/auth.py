@@ -57,8 +57,8 @@ def decode_token(secret: str, token: str) -> Identity:
         raise Unauthorized("The token has expired.") from None
     except jwt.InvalidTokenError as exc:
         raise Unauthorized(f"Invalid token: {exc}.") from None
-    role = claims.get("role")
-    if role not in ROLES or not isinstance(claims.get("sub"), str) or not claims["sub"]:
+    role, sub = claims.get("role"), claims.get("sub")
+    if role not in ROLES or not isinstance(sub, str) or not 1 <= len(sub) <= 255 or "\x00" in sub:
         raise Unauthorized("The token's role or subject is not valid.")
     return Identity(claims["sub"], role)
 

@@ -8,6 +8,7 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
+import metrics
 from models import batch_repo
 from models.booking import BookingRequest
 from models.errors import NotFound, RailError, problem
@@ -61,6 +62,7 @@ def create_batch(data: dict[str, Any]) -> Any:
         batch_id, job_ids = batch_repo.insert_batch(
             conn, identity().sub, len(data["bookings"]), rejected, accepted
         )
+    metrics.JOBS_ACCEPTED.inc(len(accepted))
     for job_id in _wake_ups(accepted, job_ids):
         enqueue(job_id)
     jobs = [

@@ -1,18 +1,49 @@
-"""Operations endpoints, no token needed: liveness and readiness."""
+"""Operations endpoints, no token needed: liveness, readiness, metrics, the API's docs page."""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import redis
-from flask import Blueprint
-from sqlalchemy import text
+from flask import Blueprint, Flask, Response, g, request
+from flask_swagger_ui import get_swaggerui_blueprint
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from sqlalchemy import Engine, text
 
+import metrics
+from models import job_repo
 from models.errors import problem
 from web import db
 from web.problems import problem_response
 
+log = logging.getLogger(__name__)
+
 blp = Blueprint("ops", __name__)
+
+# Swagger UI from the files flask-swagger-ui ships: the page needs no outside network.
+DOCS_PATH = "/docs"
+docs_ui = get_swaggerui_blueprint(
+    DOCS_PATH,
+    "/v1/openapi.json",
+    config={"app_name": "Railway reservations API", "validatorUrl": None},
+    blueprint_name="docs_ui",
+)
+
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def register(app: Flask) -> None:
+    """These endpoints, the docs page and its files, and the request metrics hooks."""
+    app.register_blueprint(blp)
+    app.register_blueprint(docs_ui)
+    # The blueprint answers /docs/; /docs itself shows the page rather than redirecting.
+    app.add_url_rule(DOCS_PATH, "docs", app.view_functions["docs_ui.show"])
+    app.before_request(_start_timer)
+    app.after_request(_count_request)
 
 
 @blp.get("/healthz")
@@ -41,3 +72,53 @@ def readyz() -> Any:
         body["failing"] = failing
         return problem_response(body, {"Retry-After": "5"})
     return {"status": "ready", "postgresql": "ok", "redis": "ok"}
+
+
+@blp.get("/metrics")
+def metrics_page() -> Response:
+    """Prometheus figures of every web and worker process on this host, and the queue depth."""
+    registry = metrics.scrape_registry(
+        db.settings().prometheus_multiproc_dir, QueueDepth(db.engine())
+    )
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return Response(encode(registry), headers={"Content-Type": content_type})
+
+
+class QueueDepth:
+    """rail_queue_depth: jobs queued and running, counted in PostgreSQL at each scrape.
+
+    Registered on the scrape's own registry, never in the multiprocess files: it is one
+    figure for the whole system, not a per-process one to be summed.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            with self.engine.connect() as conn:
+                counts = job_repo.count_pending(conn)
+        except Exception:  # the other figures are still worth a scrape
+            log.warning("queue depth: PostgreSQL did not answer", exc_info=True)
+            return
+        gauge = GaugeMetricFamily(
+            "rail_queue_depth", "Jobs not finished yet, by status.", labels=["status"]
+        )
+        for status, count in counts.items():
+            gauge.add_metric([status], count)
+        yield gauge
+
+
+def _start_timer() -> None:
+    g.rail_request_started = time.perf_counter()
+
+
+def _count_request(response: Response) -> Response:
+    # The endpoint name, never the path: paths carry ids and would make endless series.
+    endpoint = request.url_rule.endpoint if request.url_rule is not None else "unmatched"
+    method = request.method if request.method in HTTP_METHODS else "other"
+    metrics.HTTP_REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
+    started = g.get("rail_request_started")
+    if started is not None:
+        metrics.HTTP_SECONDS.labels(endpoint, method).observe(time.perf_counter() - started)
+    return response

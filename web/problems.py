@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-from models.errors import RailError, problem
+from models.errors import NotFound, RailError, ValidationFailed, problem
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(messages, dict):
         for key, value in messages.items():
-            name = str(key) if key != "_schema" else ""
+            # field names come from the client: NUL cannot be stored or shown safely
+            name = str(key).replace("\x00", "\ufffd") if key != "_schema" else ""
             path = f"{prefix}.{name}" if prefix and name else (prefix or name)
             for k, v in flatten(value, path).items():
                 out.setdefault(k, []).extend(v)
@@ -56,7 +57,19 @@ def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
+def refuse_nul() -> None:
+    """before_request: a NUL in the path or query cannot name anything we store."""
+    if "\x00" in request.path:
+        raise NotFound("No such resource.")
+    if any("\x00" in k or "\x00" in v for k, v in request.args.items(multi=True)):
+        raise ValidationFailed(
+            "Query parameters must not contain NUL characters.", {"query": ["Contains NUL."]}
+        )
+
+
 def register(app: Flask) -> None:
+    app.before_request(refuse_nul)
+
     @app.errorhandler(RailError)
     def _rail(error: RailError) -> Response:
         return problem_response(

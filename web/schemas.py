@@ -7,6 +7,7 @@ what is sent. Station codes, seat numbers and ids are short printable strings.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 
 from marshmallow import (
@@ -23,7 +24,9 @@ from marshmallow import (
 from models.booking import BookingRequest, PassengerRequest, TicketRequest
 from models.seating import SEATING_MODES
 
-CODE = validate.Regexp(r"^[A-Za-z0-9_.-]{1,32}$", error="1 to 32 letters, digits, '_', '.' or '-'.")
+CODE_PATTERN = re.compile(r"\A[A-Za-z0-9_.-]{1,32}\Z")
+CODE_RULE = "1 to 32 letters, digits, '_', '.' or '-'."
+CODE = validate.Regexp(CODE_PATTERN, error=CODE_RULE)
 ZONE = validate.Regexp(r"^[a-z0-9_-]{1,32}$", error="1 to 32 lower-case letters, digits, '_', '-'.")
 
 
@@ -31,12 +34,22 @@ def _code(**kw) -> fields.String:
     return fields.String(validate=CODE, **kw)
 
 
+def _no_nul(value: str) -> None:
+    if "\x00" in value:
+        raise ValidationError("Must not contain NUL characters.")
+
+
+def _text(low: int, high: int, **kw) -> fields.String:
+    """Free text (names): a length range, and no NUL, which PostgreSQL text cannot hold."""
+    return fields.String(validate=[validate.Length(low, high), _no_nul], **kw)
+
+
 # -- timetable --------------------------------------------------------------------------
 
 
 class StationSchema(Schema):
     code = _code(dump_only=True)
-    name = fields.String(required=True, validate=validate.Length(1, 200))
+    name = _text(1, 200, required=True)
     timezone = fields.String(required=True, metadata={"example": "Europe/Paris"})
 
     @validates("timezone")
@@ -60,7 +73,7 @@ class StopSchema(Schema):
 
 class RouteSchema(Schema):
     id = _code(dump_only=True)
-    name = fields.String(required=True, validate=validate.Length(1, 200))
+    name = _text(1, 200, required=True)
     stops = fields.List(fields.Nested(StopSchema), required=True, validate=validate.Length(2, 200))
 
     @validates_schema
@@ -229,7 +242,7 @@ class TicketInSchema(Schema):
 
 
 class PassengerInSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(1, 200))
+    name = _text(1, 200, required=True)
     seat = _code(allow_none=True, load_default=None)
     comfort_zone = fields.String(validate=ZONE, allow_none=True, load_default=None)
     tickets = fields.List(
@@ -257,8 +270,9 @@ class BookingInSchema(Schema):
     passengers = fields.List(
         fields.Nested(PassengerInSchema), required=True, validate=validate.Length(1, 50)
     )
-    client = fields.String(
-        validate=validate.Length(1, 255),
+    client = _text(
+        1,
+        255,
         metadata={"description": "Operators only: the client this booking is made for."},
     )
 

@@ -7,10 +7,12 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from models import timetable_repo
-from models.errors import NotFound
+from models.errors import NotFound, ValidationFailed
 from web import db
 from web.auth import roles
 from web.schemas import (
+    CODE_PATTERN,
+    CODE_RULE,
     RouteDocSchema,
     RouteSchema,
     ServiceOutSchema,
@@ -29,6 +31,13 @@ def _saved(body: dict[str, Any], created: bool) -> tuple[dict[str, Any], int]:
     return body, 201 if created else 200
 
 
+def _check_id(value: str, name: str) -> str:
+    """Ids in a PUT path become codes others type: the same rule as codes in bodies."""
+    if not CODE_PATTERN.fullmatch(value):
+        raise ValidationFailed(f"{value!r} is not a valid {name}.", {name: [CODE_RULE]})
+    return value
+
+
 @blp.route("/stations/<code>", methods=["PUT"])
 @roles("operator")
 @blp.arguments(StationSchema)
@@ -36,6 +45,7 @@ def _saved(body: dict[str, Any], created: bool) -> tuple[dict[str, Any], int]:
 @blp.alt_response(201, schema=StationDocSchema, description="Created")
 def put_station(data: dict[str, Any], code: str) -> Any:
     """Create or replace a station."""
+    _check_id(code, "code")
     with db.engine().begin() as conn:
         created = timetable_repo.save_station(conn, code, data)
         return _saved(timetable_repo.get_station(conn, code), created)
@@ -64,6 +74,7 @@ def get_station(code: str) -> Any:
 @blp.alt_response(201, schema=RouteDocSchema, description="Created")
 def put_route(data: dict[str, Any], route_id: str) -> Any:
     """Create or replace a route; refused if it would strand a confirmed ticket."""
+    _check_id(route_id, "route_id")
     with db.engine().begin() as conn:
         created = timetable_repo.save_route(conn, route_id, data)
         return _saved(timetable_repo.get_route(conn, route_id), created)
@@ -84,6 +95,7 @@ def get_route(route_id: str) -> Any:
 @blp.alt_response(201, schema=ServiceOutSchema, description="Created")
 def put_service(data: dict[str, Any], service_id: str) -> Any:
     """Create or replace a service; refused if it would strand a confirmed ticket."""
+    _check_id(service_id, "service_id")
     with db.engine().begin() as conn:
         created = timetable_repo.save_service(conn, service_id, data)
         return _saved(timetable_repo.get_service(conn, service_id), created)

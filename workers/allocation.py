@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from redis.exceptions import LockError
 from sqlalchemy.exc import IntegrityError
 
+import metrics
 from models import booking_repo, job_repo, timetable_repo
 from models.booking import plan
 from models.errors import AllocationRefused, BookingClosed, NotFound, RailError, job_problem
@@ -97,6 +98,8 @@ def serve_departure(
     result = BatchResult(claimed=len(claimed))
     if not claimed:
         return result
+    ended: list[tuple[job_repo.ClaimedJob, str | None]] = []  # (job, error code), for metrics
+    started = time.perf_counter()
     try:
         with rt.engine.begin() as conn:
             try:
@@ -127,6 +130,7 @@ def serve_departure(
                             occupancy.take(a.seat.number, a.start, a.end)
                 if not job_repo.finish_job(conn, job, booking_id=booking_id, error=error):
                     raise Fenced(str(job.id))
+                ended.append((job, None if error is None else error["code"]))
                 if booking_id is None:
                     result.failed += 1
                 else:
@@ -141,7 +145,16 @@ def serve_departure(
     except BaseException:
         _release_quietly(rt, claimed)
         raise
+    _count_committed(ended, time.perf_counter() - started)
     return result
+
+
+def _count_committed(ended: list[tuple[job_repo.ClaimedJob, str | None]], seconds: float) -> None:
+    """Metrics of a committed allocation transaction: its time, each job's outcome."""
+    metrics.ALLOCATION_SECONDS.observe(seconds)
+    now = utcnow()  # real time, whatever clock the transaction was given
+    for job, code in ended:
+        metrics.job_finished("failed" if code else "succeeded", code, job.submitted_at, now)
 
 
 def _release_quietly(rt: Runtime, claimed: list[job_repo.ClaimedJob]) -> None:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import metrics
 from models import job_repo
 from models.errors import job_problem
 from workers.runtime import Runtime
@@ -43,6 +44,8 @@ def sweep(rt: Runtime, enqueue: Callable[[uuid.UUID], None]) -> SweepResult:
                 resend.append(job_id)
         if resend:
             job_repo.mark_enqueued(conn, resend)
+    if result.failed:  # committed: they ended
+        metrics.JOBS_FINISHED.labels(status="failed", code="internal_error").inc(result.failed)
     for job_id in resend:  # after the commit: a lost send is found again next sweep
         enqueue(job_id)
         result.requeued += 1

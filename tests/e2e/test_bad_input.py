@@ -40,6 +40,13 @@ CASES = [
         "validation_error",
         "passengers.0.name",
     ),
+    (
+        "a NUL in a name",
+        body(passengers=[{"name": "A\x00B"}]),
+        422,
+        "validation_error",
+        "passengers.0.name",
+    ),
     ("date not a date", body(date="01/12/2026"), 422, "validation_error", "date"),
     ("no origin for a plain passenger", body(origin=...), 422, "validation_error", "origin"),
     ("unknown field", body(colour="red"), 422, "validation_error", "colour"),
@@ -230,6 +237,8 @@ def test_a_bad_token_is_unauthorized(api, settings, kind):
         ("GET", "/v1/bookings/NOSUCH1", 404, "not_found"),
         ("GET", "/v1/bookings?limit=0", 422, "validation_error"),
         ("GET", "/v1/bookings?cursor=zzz", 422, "validation_error"),
+        ("GET", "/v1/stations/A%00B", 404, "not_found"),
+        ("GET", "/v1/bookings?service=%00", 422, "validation_error"),
     ],
 )
 def test_flask_errors_are_problems_too(api, method, path, status, code):
@@ -237,3 +246,9 @@ def test_flask_errors_are_problems_too(api, method, path, status, code):
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"] == "application/problem+json"
     assert response.json()["code"] == code
+
+
+def test_a_timetable_id_that_is_not_a_code_is_refused(api):
+    response = api.put("/v1/stations/not%20a%20code", json={"name": "X", "timezone": "UTC"})
+    assert response.status_code == 422
+    assert "code" in response.json()["errors"]

@@ -1,11 +1,13 @@
 """An accepted request is never lost or applied twice: killed workers, an emptied broker."""
 
+import contextlib
 import datetime as dt
 import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from redis.exceptions import LockError
 from sqlalchemy import text
 
 from workers.locks import departure_lock_key
@@ -42,7 +44,8 @@ def test_jobs_whose_messages_were_flushed_from_redis_still_finish(api, engine, r
         time.sleep(0.5)  # let the workers take the messages and back off
         redis_client.flushdb()  # every message and retry is gone
     finally:
-        lock.release() if redis_client.exists(lock.name) else None
+        with contextlib.suppress(LockError):  # the flush dropped it; a worker may hold it now
+            lock.release()
     jobs = [api.wait_job(job_id, timeout=60) for job_id in ids]
     assert [job["status"] for job in jobs] == ["succeeded"] * 5
     assert bookings_in_db(engine, service) == 5

@@ -1,0 +1,95 @@
+"""Prometheus figures, counted by the web and worker processes, shown by GET /metrics.
+
+gunicorn's workers and Celery's pool children each count for themselves. With
+PROMETHEUS_MULTIPROC_DIR set (`make run`, the tests, docker compose) every process
+writes its figures to files in that directory and a scrape adds them all up; without
+it (`flask run`) the figures are this process's own. The directory must exist and be
+emptied before the processes start: whoever starts them does that.
+
+The domain never imports this module; the edges do (the web hooks and views, the
+worker's use case), and only after the fact they count has been committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, values
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_HOST = socket.gethostname().replace("_", "-")
+
+
+def process_id(pid: int | None = None) -> str:
+    """A process's name in the metrics directory: host and pid.
+
+    The host is there because docker compose shares the directory between containers,
+    whose pids repeat; `_` would break prometheus_client's parsing of file names.
+    """
+    return f"{_HOST}-{os.getpid() if pid is None else pid}"
+
+
+# prometheus_client chose multiprocess mode at import, from the same variable; the
+# identifier must be in place before the first metric below is made.
+if os.environ.get(MULTIPROC_DIR_ENV):
+    values.ValueClass = values.MultiProcessValue(process_identifier=process_id)
+
+
+HTTP_REQUESTS = Counter(
+    "rail_http_requests_total",
+    "HTTP requests answered, by Flask endpoint (not path), method and status.",
+    ["endpoint", "method", "status"],
+)
+HTTP_SECONDS = Histogram(
+    "rail_http_request_duration_seconds",
+    "Time to answer an HTTP request, by Flask endpoint and method.",
+    ["endpoint", "method"],
+)
+JOBS_ACCEPTED = Counter(
+    "rail_jobs_accepted_total",
+    "Booking jobs accepted (202) and stored, not counting idempotent replays.",
+)
+JOBS_FINISHED = Counter(
+    "rail_jobs_finished_total",
+    "Jobs ended, by status (succeeded, failed) and error code (empty when succeeded).",
+    ["status", "code"],
+)
+JOB_SECONDS = Histogram(
+    "rail_job_submit_to_finish_seconds",
+    "Time from a job's acceptance to its end, seen by the worker when it commits.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
+ALLOCATION_SECONDS = Histogram(
+    "rail_allocation_seconds",
+    "Time of one committed allocation transaction (a batch of one departure's jobs).",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def job_finished(
+    status: str, code: str | None, submitted_at: dt.datetime | None, now: dt.datetime
+) -> None:
+    """Count a job that has just ended, and how long it took since it was accepted."""
+    JOBS_FINISHED.labels(status=status, code=code or "").inc()
+    if submitted_at is not None:
+        JOB_SECONDS.observe(max((now - submitted_at).total_seconds(), 0.0))
+
+
+def scrape_registry(multiproc_dir: str, *extra: Collector) -> CollectorRegistry:
+    """A registry for one scrape: every process's figures (or this one's), then `extra`.
+
+    Built anew for each scrape, as multiprocess mode requires; `extra` collectors (the
+    queue depth, read from PostgreSQL) answer for themselves and are never summed.
+    """
+    registry = CollectorRegistry()
+    if multiproc_dir:
+        MultiProcessCollector(registry, path=multiproc_dir)
+    else:
+        registry.register(REGISTRY)
+    for collector in extra:
+        registry.register(collector)
+    return registry
