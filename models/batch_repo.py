@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select
 
 from models.booking import BookingRequest
+from models.job_repo import job_row
 from models.tables import Batch, Booking, Job
 
 batches_t = Batch.__table__
@@ -32,23 +33,13 @@ def insert_batch(
             rejected={str(i): problem for i, problem in rejected.items()},
         )
     )
-    job_ids = {index: uuid.uuid4() for index, _, _ in accepted}
-    if accepted:
-        conn.execute(
-            insert(jobs_t),
-            [
-                {
-                    "id": job_ids[index],
-                    "owner": job_owner,
-                    "request": request.to_json(),
-                    "service_id": request.service,
-                    "date": request.date,
-                    "batch_id": batch_id,
-                    "batch_index": index,
-                }
-                for index, job_owner, request in accepted
-            ],
-        )
+    rows = {
+        index: job_row(job_owner, request, batch_id=batch_id, batch_index=index)
+        for index, job_owner, request in accepted
+    }
+    if rows:
+        conn.execute(insert(jobs_t), list(rows.values()))
+    job_ids = {index: row["id"] for index, row in rows.items()}
     return batch_id, job_ids
 
 

@@ -30,6 +30,18 @@ class ClaimedJob:
     submitted_at: dt.datetime | None = None
 
 
+def job_row(owner: str, request: BookingRequest, **extra: Any) -> dict[str, Any]:
+    """The values of a new queued job (a fresh id) for `request`."""
+    return {
+        "id": uuid.uuid4(),
+        "owner": owner,
+        "request": request.to_json(),
+        "service_id": request.service,
+        "date": request.date,
+        **extra,
+    }
+
+
 def insert_job(
     conn: Connection,
     *,
@@ -37,22 +49,10 @@ def insert_job(
     request: BookingRequest,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
-    batch_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    job_id = uuid.uuid4()
-    conn.execute(
-        insert(jobs_t).values(
-            id=job_id,
-            owner=owner,
-            idempotency_key=idempotency_key,
-            request_hash=request_hash,
-            request=request.to_json(),
-            service_id=request.service,
-            date=request.date,
-            batch_id=batch_id,
-        )
-    )
-    return job_id
+    row = job_row(owner, request, idempotency_key=idempotency_key, request_hash=request_hash)
+    conn.execute(insert(jobs_t).values(row))
+    return row["id"]
 
 
 def find_by_key(conn: Connection, owner: str, key: str) -> Any:
