@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, select, update
@@ -16,6 +16,7 @@ from models.errors import NotFound
 from models.seating import Assignment, Occupancy
 from models.tables import Booking, Passenger, Ticket
 from models.timetable import ServiceTimetable
+from models.timetable_cache import ServiceLookup
 
 bookings_t = Booking.__table__
 passengers_t = Passenger.__table__
@@ -87,9 +88,6 @@ def insert_booking(
         ],
     )
     return booking_id
-
-
-ServiceLookup = Callable[[str], ServiceTimetable]
 
 
 def render_bookings(

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from models.seating import Occupancy, free_seats
 from models.tables import Booking, Passenger, RouteStop, SeatRow, Service, Ticket
 from models.timetable import ServiceTimetable
-from models.timetable_repo import load_service
+from models.timetable_cache import ServiceLookup
 
 tickets_t = Ticket.__table__
 passengers_t = Passenger.__table__
@@ -108,7 +108,9 @@ def _service_order(service: ServiceTimetable, tickets: list[OnBoard]) -> list[On
 # -- search and availability -------------------------------------------------------------
 
 
-def search(conn: Connection, origin: str, destination: str, date: dt.date) -> list[dict]:
+def search(
+    conn: Connection, services: ServiceLookup, origin: str, destination: str, date: dt.date
+) -> list[dict]:
     """Departures calling at origin then destination, leaving origin on local `date`."""
     a, b = stops_t.alias("a"), stops_t.alias("b")
     pairs = conn.execute(
@@ -124,7 +126,7 @@ def search(conn: Connection, origin: str, destination: str, date: dt.date) -> li
         if service_id in seen:  # a route calling twice at a station: its first pair
             continue
         seen.add(service_id)
-        service = load_service(conn, service_id)
+        service = services(service_id)
         for back in range(_max_days_after_first_stop(service) + 1):
             first_day = date - dt.timedelta(days=back)
             if service.runs_on(first_day) and service.departs_at(first_day, start).date() == date:

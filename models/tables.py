@@ -59,6 +59,14 @@ class RouteStop(Base):
     depart_min: Mapped[int | None] = mapped_column(Integer)
 
 
+class TimetableGeneration(Base):
+    """One row: a number every timetable write bumps, so caches know when to drop."""
+
+    __tablename__ = "timetable_generation"
+    only_row: Mapped[bool] = mapped_column(Boolean, primary_key=True, default=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
 class Service(Base):
     __tablename__ = "services"
     id: Mapped[str] = mapped_column(Text, primary_key=True)

@@ -8,7 +8,16 @@ from typing import Any
 from sqlalchemy import Connection, delete, exists, func, insert, select, text, update
 
 from models.errors import NotFound, TimetableConflict, ValidationFailed
-from models.tables import Carriage, Route, RouteStop, SeatRow, Service, Station, Ticket
+from models.tables import (
+    Carriage,
+    Route,
+    RouteStop,
+    SeatRow,
+    Service,
+    Station,
+    Ticket,
+    TimetableGeneration,
+)
 from models.timetable import Seat, ServiceTimetable, Stop
 
 stations_t = Station.__table__
@@ -18,6 +27,7 @@ services_t = Service.__table__
 carriages_t = Carriage.__table__
 seats_t = SeatRow.__table__
 tickets_t = Ticket.__table__
+generation_t = TimetableGeneration.__table__
 
 
 # -- reads -----------------------------------------------------------------------------
@@ -124,11 +134,21 @@ def get_service(conn: Connection, service_id: str) -> dict[str, Any]:
     }
 
 
+def current_generation(conn: Connection) -> int:
+    """The timetable's generation: it changes whenever any timetable write commits."""
+    return conn.execute(select(generation_t.c.value)).scalar_one()
+
+
 # -- writes ----------------------------------------------------------------------------
+
+
+def _bump_generation(conn: Connection) -> None:
+    conn.execute(update(generation_t).values(value=generation_t.c.value + 1))
 
 
 def save_station(conn: Connection, code: str, data: dict[str, Any]) -> bool:
     """Create or replace a station; True when created."""
+    _bump_generation(conn)
     created = _absent(conn, stations_t, stations_t.c.code == code)
     values = {"code": code, "name": data["name"], "timezone": data["timezone"]}
     if created:
@@ -140,6 +160,7 @@ def save_station(conn: Connection, code: str, data: dict[str, Any]) -> bool:
 
 def save_route(conn: Connection, route_id: str, data: dict[str, Any]) -> bool:
     """Create or replace a route and its stops; True when created."""
+    _bump_generation(conn)
     stops = data["stops"]
     _check_stations(conn, [s["station"] for s in stops], "stops")
     created = _absent(conn, routes_t, routes_t.c.id == route_id, lock=True)
@@ -169,6 +190,7 @@ def save_route(conn: Connection, route_id: str, data: dict[str, Any]) -> bool:
 
 def save_service(conn: Connection, service_id: str, data: dict[str, Any]) -> bool:
     """Create or replace a service, its calendar, carriages and seats; True when created."""
+    _bump_generation(conn)
     route = conn.execute(select(routes_t.c.id).where(routes_t.c.id == data["route"])).first()
     if route is None:
         raise ValidationFailed(

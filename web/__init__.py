@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask
 
 from models.db import make_engine
+from models.timetable_cache import TimetableCache
 from settings import Settings, load_settings
 from tasks.app import create_celery
 from web.api import RailApi
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
             application_name="rail-web",
         ),
         "celery": create_celery(settings),
+        "timetables": TimetableCache(),
     }
     logging.basicConfig(level=logging.INFO)
 

@@ -12,7 +12,6 @@ import metrics
 from models import batch_repo
 from models.booking import BookingRequest
 from models.errors import NotFound, RailError, problem
-from models.timetable import ServiceTimetable
 from web import db
 from web.auth import identity, roles
 from web.bookings import admit, enqueue, owner_of
@@ -30,10 +29,10 @@ blp = Blueprint("batches", __name__, description="Many bookings at once.")
 def create_batch(data: dict[str, Any]) -> Any:
     """Accept a batch: one job per accepted booking; refused ones are reported in place."""
     schema = BookingInSchema()
-    services: dict[str, ServiceTimetable] = {}
     rejected: dict[int, dict[str, Any]] = {}
     accepted: list[tuple[int, str, BookingRequest]] = []
     with db.engine().begin() as conn:
+        services = db.service_lookup(conn)
         for index, body in enumerate(data["bookings"]):
             try:
                 if not isinstance(body, dict):

@@ -16,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 import metrics
 from models import booking_repo, job_repo
 from models.booking import BookingRequest, plan
-from models.errors import NotFound, RailError, ValidationFailed
-from models.timetable import ServiceTimetable
+from models.errors import NotFound, RailError, UnknownService, ValidationFailed
+from models.timetable_cache import ServiceLookup
 from tasks.bookings import enqueue_allocation
 from web import db
 from web.auth import identity, roles
@@ -56,7 +56,7 @@ def create_booking(data: dict[str, Any]) -> Any:
             known = _known_job(conn, owner, key, body_hash)
             if known is not None:
                 return _accepted(known)
-        admit(conn, data["request"], {})
+        admit(conn, data["request"], db.service_lookup(conn))
         try:
             with conn.begin_nested():
                 job_id = job_repo.insert_job(
@@ -76,16 +76,13 @@ def create_booking(data: dict[str, Any]) -> Any:
     return _accepted(job_id)
 
 
-def admit(conn: Any, request_: BookingRequest, services: dict[str, ServiceTimetable]) -> None:
+def admit(conn: Any, request_: BookingRequest, services: ServiceLookup) -> None:
     """Refuse, with its code, whatever can be refused without the seat inventory."""
-    if request_.service not in services:
-        services[request_.service] = db.require_service(conn, request_.service)
-    plan(
-        services[request_.service],
-        request_,
-        dt.datetime.now(dt.UTC),
-        db.settings().booking_horizon_days,
-    )
+    try:
+        service = services(request_.service)
+    except NotFound:
+        raise UnknownService(f"No service {request_.service}.") from None
+    plan(service, request_, dt.datetime.now(dt.UTC), db.settings().booking_horizon_days)
 
 
 def owner_of(client: str | None) -> str:

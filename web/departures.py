@@ -105,7 +105,7 @@ def search(args: dict[str, Any]) -> Any:
             _station_exists(conn, code)
         return {
             "departures": departure_repo.search(
-                conn, args["origin"], args["destination"], args["date"]
+                conn, db.service_lookup(conn), args["origin"], args["destination"], args["date"]
             )
         }
 

@@ -63,7 +63,7 @@ def test_a_worker_killed_mid_burst_loses_and_duplicates_nothing(api, workers, en
     with ThreadPoolExecutor(max_workers=16) as pool:
         ids = list(pool.map(submit, range(50)))
         os.killpg(victim.pid, signal.SIGKILL)  # the worker and its children, mid-burst
-        jobs = list(pool.map(lambda j: api.wait_job(j, timeout=90), ids))
+        jobs = list(pool.map(lambda j: api.wait_job(j, timeout=120), ids))
 
     assert [job["status"] for job in jobs] == ["succeeded"] * 50
     seats = [job["booking"]["passengers"][0]["tickets"][0]["seat"] for job in jobs]

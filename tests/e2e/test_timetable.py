@@ -149,3 +149,17 @@ def test_a_timetable_document_with_one_bad_part_loads_nothing(api):
     response = api.post("/v1/timetable", json=document, role="operator")
     assert response.status_code == 422
     assert api.get(f"/v1/stations/{code}").status_code == 404
+
+
+def test_a_replaced_service_is_seen_at_once_by_every_api_process(api):
+    service = api.make_service(carriages=[{"code": "A", "comfort_zone": "first", "seats": 4}])
+    day = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+    path = f"/v1/departures/{service}/{day}/availability"
+    for _ in range(6):  # warm the caches of both gunicorn workers
+        assert api.get(path).json()["available"] == {"first": 4}
+    body = api.get(f"/v1/services/{service}").json()
+    body["carriages"].append({"code": "B", "comfort_zone": "second", "seats": 3})
+    del body["id"]
+    assert api.put(f"/v1/services/{service}", json=body).status_code == 200
+    for _ in range(6):
+        assert api.get(path).json()["available"] == {"first": 4, "second": 3}
