@@ -13,15 +13,10 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    Date,
-    Integer,
-    Text,
     and_,
-    column,
     func,
     select,
     tuple_,
-    values,
 )
 
 from models.seating import Occupancy, free_seats
@@ -131,11 +126,9 @@ def search(
             first_day = date - dt.timedelta(days=back)
             if service.runs_on(first_day) and service.departs_at(first_day, start).date() == date:
                 found.append((service, first_day, start, end))
-    taken = _taken_by_zone(conn, [(s.id, d, lo, hi) for s, d, lo, hi in found])
     out = []
     for service, first_day, start, end in found:
-        capacity = _capacity(service)
-        used = taken.get((service.id, first_day), {})
+        occupancy = _occupied(conn, service.id, first_day, start, end)
         out.append(
             {
                 "service": service.id,
@@ -144,7 +137,7 @@ def search(
                 "destination": destination,
                 "departs_at": service.departs_at(first_day, start).isoformat(),
                 "arrives_at": service.arrives_at(first_day, end).isoformat(),
-                "available": {z: n - used.get(z, 0) for z, n in capacity.items()},
+                "available": _free_by_zone(service, occupancy, start, end),
             }
         )
     out.sort(key=lambda d: (d["departs_at"], d["service"]))
@@ -163,47 +156,22 @@ def _capacity(service: ServiceTimetable) -> dict[str, int]:
     return capacity
 
 
-def _taken_by_zone(
-    conn: Connection, departures: list[tuple[str, dt.date, int, int]]
-) -> dict[tuple[str, dt.date], dict[str, int]]:
-    """Seats taken on some leg of each (service, date, [start, end)), by comfort zone."""
-    if not departures:
-        return {}
-    wanted = values(
-        column("service_id", Text),
-        column("date", Date),
-        column("lo", Integer),
-        column("hi", Integer),
-        name="wanted",
-    ).data(departures)
+def _occupied(conn: Connection, service_id: str, date: dt.date, start: int, end: int) -> Occupancy:
+    """The active tickets of a departure that share a leg with [start, end)."""
     rows = conn.execute(
-        select(
-            tickets_t.c.service_id,
-            tickets_t.c.date,
-            seats_t.c.comfort_zone,
-            func.count(func.distinct(tickets_t.c.seat)),
+        select(tickets_t.c.seat, tickets_t.c.legs).where(
+            _departure(service_id, date),
+            tickets_t.c.legs.op("&&")(func.int4range(start, end)),
         )
-        .join(
-            wanted,
-            and_(
-                tickets_t.c.service_id == wanted.c.service_id,
-                tickets_t.c.date == wanted.c.date,
-                tickets_t.c.legs.op("&&")(func.int4range(wanted.c.lo, wanted.c.hi)),
-            ),
-        )
-        .join(
-            seats_t,
-            and_(
-                seats_t.c.service_id == tickets_t.c.service_id, seats_t.c.number == tickets_t.c.seat
-            ),
-        )
-        .where(tickets_t.c.active)
-        .group_by(tickets_t.c.service_id, tickets_t.c.date, seats_t.c.comfort_zone)
     )
-    taken: dict[tuple[str, dt.date], dict[str, int]] = {}
-    for service_id, date, zone, count in rows:
-        taken.setdefault((service_id, date), {})[zone] = count
-    return taken
+    return Occupancy((seat, legs.lower, legs.upper) for seat, legs in rows)
+
+
+def _free_by_zone(service: ServiceTimetable, occupancy: Occupancy, start: int, end: int) -> dict:
+    counts = dict.fromkeys(service.comfort_zones, 0)
+    for seat in free_seats(service.seats, occupancy, start, end):
+        counts[seat.comfort_zone] += 1
+    return counts
 
 
 def availability(
@@ -215,13 +183,7 @@ def availability(
     zone: str | None,
 ) -> dict[str, Any]:
     """Seats free on every leg of [start, end), with counts per comfort zone."""
-    rows = conn.execute(
-        select(tickets_t.c.seat, tickets_t.c.legs).where(
-            _departure(service.id, date),
-            tickets_t.c.legs.op("&&")(func.int4range(start, end)),
-        )
-    )
-    occupancy = Occupancy((seat, legs.lower, legs.upper) for seat, legs in rows)
+    occupancy = _occupied(conn, service.id, date, start, end)
     free = free_seats(service.seats, occupancy, start, end, zone)
     counts = {z: 0 for z in service.comfort_zones if zone is None or z == zone}
     for seat in free:
