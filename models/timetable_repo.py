@@ -33,15 +33,9 @@ generation_t = TimetableGeneration.__table__
 # -- reads -----------------------------------------------------------------------------
 
 
-def load_service(conn: Connection, service_id: str, *, lock: bool = False) -> ServiceTimetable:
-    """The service with its stops and seats; NotFound if it does not exist.
-
-    With `lock`, the service and route rows are held FOR SHARE until the end of
-    the transaction, so a concurrent timetable change waits for the allocation.
-    """
+def load_service(conn: Connection, service_id: str) -> ServiceTimetable:
+    """The service with its stops and seats; NotFound if it does not exist."""
     query = select(services_t).where(services_t.c.id == service_id)
-    if lock:
-        query = query.with_for_update(read=True)
     service = conn.execute(query).mappings().first()
     if service is None:
         raise NotFound(f"No service {service_id}.")
@@ -75,6 +69,18 @@ def _load_stops(conn: Connection, route_id: str) -> tuple[Stop, ...]:
         Stop(r.idx, r.station, r.timezone, float(r.distance_km), r.arrive_min, r.depart_min)
         for r in rows
     )
+
+
+def lock_service(conn: Connection, service_id: str) -> bool:
+    """Hold the service and its route FOR SHARE until the end of the transaction, so a
+    timetable change waits for an allocation in progress; False if there is no service."""
+    row = conn.execute(
+        select(services_t.c.id)
+        .join(routes_t, routes_t.c.id == services_t.c.route_id)
+        .where(services_t.c.id == service_id)
+        .with_for_update(read=True)
+    ).first()
+    return row is not None
 
 
 def get_station(conn: Connection, code: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 import metrics
 from models import booking_repo, job_repo, timetable_repo
 from models.booking import plan
-from models.errors import AllocationRefused, BookingClosed, NotFound, RailError, job_problem
+from models.errors import AllocationRefused, BookingClosed, RailError, job_problem
 from models.seating import choose_seats
 from workers.locks import departure_lock
 from workers.runtime import Runtime
@@ -102,10 +102,9 @@ def serve_departure(
     started = time.perf_counter()
     try:
         with rt.engine.begin() as conn:
-            try:
-                service = timetable_repo.load_service(conn, service_id, lock=True)
-            except NotFound:
-                service = None
+            service = None
+            if timetable_repo.lock_service(conn, service_id):
+                service = rt.timetables.lookup(conn)(service_id)
             occupancy = booking_repo.load_occupancy(conn, service_id, date)
             now = clock()
             for job in claimed:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from sqlalchemy import Engine
 
 from models.db import make_engine
+from models.timetable_cache import TimetableCache
 from settings import Settings
 
 
@@ -17,6 +18,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     redis: redis.Redis
+    timetables: TimetableCache = field(default_factory=TimetableCache)
 
 
 _runtime: Runtime | None = None

@@ -16,7 +16,7 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
-from models import job_repo, timetable_repo
+from models import booking_repo, job_repo
 from settings import Settings
 from tests.conftest import unique
 from tests.integration.helpers import (
@@ -190,7 +190,7 @@ def test_an_unexpected_error_while_serving_gives_the_claimed_jobs_back_at_once(
     def broken(*_a, **_k):
         raise RuntimeError("a bug in the middle of the batch")
 
-    monkeypatch.setattr(timetable_repo, "load_service", broken)
+    monkeypatch.setattr(booking_repo, "load_occupancy", broken)
 
     with pytest.raises(RuntimeError):
         allocate_job(runtime, ids[0])
