@@ -78,12 +78,14 @@ def create_batch(data: dict[str, Any]) -> Any:
 def _wake_ups(
     accepted: list[tuple[int, str, BookingRequest]], job_ids: dict[int, uuid.UUID]
 ) -> list[uuid.UUID]:
-    """One message per departure and per allocation batch of its jobs, not one per job.
+    """One message per departure and per chunk of its jobs, not one per job.
 
     A worker that takes a departure's lock serves all its queued jobs oldest
     first; more messages would only wait for the same lock.
     """
-    size = db.settings().allocation_batch_size
+    # Chunks of at least 100: with batching off (size 1), one message per job would
+    # only add publishes while a single lock holder serves them all.
+    size = max(db.settings().allocation_batch_size, 100)
     by_departure: dict[tuple[str, str], list[uuid.UUID]] = {}
     for index, _, request in accepted:
         by_departure.setdefault((request.service, request.date.isoformat()), []).append(

@@ -69,8 +69,9 @@ def allocate_job(rt: Runtime, job_id: uuid.UUID, clock: Clock = utcnow) -> str |
         deadline = time.monotonic() + s.allocation_time_budget_seconds
         while time.monotonic() < deadline:
             result = serve_departure(rt, service_id, date, clock)
-            if result.claimed == 0:
-                break
+            served = result.succeeded + result.failed
+            if result.claimed == 0 or (served == result.claimed < s.allocation_batch_size):
+                break  # the queue is drained: no need for an empty round
             try:
                 lock.reacquire()  # a fresh TTL for the next round
             except LockError:  # it lapsed during the round: leave the queue to its holder
