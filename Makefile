@@ -97,6 +97,8 @@ bench: venv ## python -m bench, once bench/__main__.py exists (same services as 
 	else \
 	  echo "no benchmark yet (bench/__main__.py)"; \
 	fi
+bench-seed: venv ; @$(call with_services,--db rail_bench) $(BIN)/python -m bench.seed $(SEED_ARGS)
+bench-load: venv ; @$(call with_services,--db rail_load --redis-db 12) $(BIN)/python -m bench.load --start --database-url "$$DATABASE_URL" --redis-url "$$REDIS_URL" $(LOAD_ARGS)
 
 clean: ## stop the private PostgreSQL/Redis, delete .run/ and the caches (keeps .venv)
 	$(SERVICES) purge

@@ -1,0 +1,1 @@
+"""Load generators and seeders that print figures (see bench/README.md)."""
