@@ -36,11 +36,11 @@ PYTEST_ARGS ?=
 # passes ARGS to scripts/services.sh (e.g. --db NAME --redis-db N).
 with_services = exports="$$($(SERVICES) $(1))" && eval "$$exports" &&
 
-.PHONY: help venv services migrate seed run test lint format bench clean
+.PHONY: help venv services migrate seed run test lint format bench-seed bench-queries bench-load clean
 
 help: ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | \
-	  awk 'BEGIN { FS = ":.*## " } { printf "  make %-9s %s\n", $$1, $$2 }'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN { FS = ":.*## " } { printf "  make %-14s %s\n", $$1, $$2 }'
 
 # ---------------------------------------------------------------- setup
 
@@ -91,14 +91,17 @@ format: venv ## rewrite the code: ruff format + ruff check --fix
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: venv ## python -m bench, once bench/__main__.py exists (same services as `make run`)
-	@if [[ -f bench/__main__.py ]]; then \
-	  $(with_services) $(BIN)/python -m bench; \
-	else \
-	  echo "no benchmark yet (bench/__main__.py)"; \
-	fi
-bench-seed: venv ; @$(call with_services,--db rail_bench) $(BIN)/python -m bench.seed $(SEED_ARGS)
-bench-load: venv ; @$(call with_services,--db rail_load --redis-db 12) $(BIN)/python -m bench.load --start --database-url "$$DATABASE_URL" --redis-url "$$REDIS_URL" $(LOAD_ARGS)
+# Benchmarks print figures; they never run in `make test`. Each uses its own database.
+bench-seed: venv ## seed rail_bench: 10,000 departures, 1M tickets (SEED_ARGS="--tickets 100000 --reset")
+	@$(call with_services,--db rail_bench) $(BIN)/python -m bench.seed $(SEED_ARGS)
+
+bench-queries: venv ## p50/p99 of the read endpoints at 10k, 100k, 1M tickets (reseeds rail_bench)
+	@$(call with_services,--db rail_bench) $(BIN)/python -m bench.queries \
+	  --scales $(or $(SCALES),10000 100000 1000000) --explain
+
+bench-load: venv ## HTTP load on a system it starts itself (LOAD_ARGS="--compare-batching")
+	@$(call with_services,--db rail_load --redis-db 12) $(BIN)/python -m bench.load --start \
+	  --database-url "$$DATABASE_URL" --redis-url "$$REDIS_URL" $(LOAD_ARGS)
 
 clean: ## stop the private PostgreSQL/Redis, delete .run/ and the caches (keeps .venv)
 	$(SERVICES) purge
