@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from models.booking import BookingRequest
 from models.errors import NotFound
 from models.seating import Assignment, Occupancy
-from models.tables import Booking, Passenger, Ticket
+from models.tables import LEG_BOUNDS, Booking, Passenger, Ticket
 from models.timetable import ServiceTimetable
 from models.timetable_cache import ServiceLookup
 
@@ -33,13 +33,13 @@ def new_reference() -> str:
 def load_occupancy(conn: Connection, service_id: str, date: dt.date) -> Occupancy:
     """Every leg range taken on the departure by active tickets."""
     rows = conn.execute(
-        select(tickets_t.c.seat, tickets_t.c.legs).where(
+        select(tickets_t.c.seat, *LEG_BOUNDS).where(
             tickets_t.c.service_id == service_id,
             tickets_t.c.date == date,
             tickets_t.c.active,
         )
     )
-    return Occupancy((seat, legs.lower, legs.upper) for seat, legs in rows)
+    return Occupancy(rows)
 
 
 def insert_booking(

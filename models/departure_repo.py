@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 
 from models.seating import Occupancy, free_seats
-from models.tables import Booking, Passenger, RouteStop, SeatRow, Service, Ticket
+from models.tables import LEG_BOUNDS, Booking, Passenger, RouteStop, SeatRow, Service, Ticket
 from models.timetable import ServiceTimetable
 from models.timetable_cache import ServiceLookup
 
@@ -127,7 +127,7 @@ def search(
             if service.runs_on(first_day) and service.departs_at(first_day, start).date() == date:
                 found.append((service, first_day, start, end))
     out = []
-    for service, first_day, start, end in found:
+    for service, first_day, start, end in found:  # an index-only scan each
         occupancy = _occupied(conn, service.id, first_day, start, end)
         out.append(
             {
@@ -159,12 +159,12 @@ def _capacity(service: ServiceTimetable) -> dict[str, int]:
 def _occupied(conn: Connection, service_id: str, date: dt.date, start: int, end: int) -> Occupancy:
     """The active tickets of a departure that share a leg with [start, end)."""
     rows = conn.execute(
-        select(tickets_t.c.seat, tickets_t.c.legs).where(
+        select(tickets_t.c.seat, *LEG_BOUNDS).where(
             _departure(service_id, date),
             tickets_t.c.legs.op("&&")(func.int4range(start, end)),
         )
     )
-    return Occupancy((seat, legs.lower, legs.upper) for seat, legs in rows)
+    return Occupancy(rows)
 
 
 def _free_by_zone(service: ServiceTimetable, occupancy: Occupancy, start: int, end: int) -> dict:
@@ -320,17 +320,15 @@ def seat_tickets(
 
 def occupancy(conn: Connection, service: ServiceTimetable, date: dt.date) -> list[dict[str, Any]]:
     """Seats occupied and offered on each leg, per comfort zone."""
-    rows = conn.execute(
-        select(tickets_t.c.seat, tickets_t.c.legs).where(_departure(service.id, date))
-    )
+    rows = conn.execute(select(tickets_t.c.seat, *LEG_BOUNDS).where(_departure(service.id, date)))
     capacity = _capacity(service)
     legs = len(service.stops) - 1
     occupied = [dict.fromkeys(capacity, 0) for _ in range(legs)]
-    for seat_number, legs_range in rows:
+    for seat_number, start, end in rows:
         seat = service.seat_by_number.get(seat_number)
         if seat is None:
             continue
-        for k in range(legs_range.lower, legs_range.upper):
+        for k in range(start, end):
             occupied[k][seat.comfort_zone] += 1
     return [
         {
