@@ -139,13 +139,10 @@ def render_bookings(
 
 
 def render_ticket(service: ServiceTimetable, date: dt.date, t: Any) -> dict[str, Any]:
-    seat = service.seat_by_number.get(t.seat)
     return {
         "origin": t.origin,
         "destination": t.destination,
-        "carriage": seat.carriage if seat else None,
-        "seat": t.seat,
-        "comfort_zone": seat.comfort_zone if seat else None,
+        **service.seat_place(t.seat),
         "departs_at": service.departs_at(date, t.legs.lower).isoformat(),
         "arrives_at": service.arrives_at(date, t.legs.upper).isoformat(),
     }

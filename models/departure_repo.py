@@ -83,13 +83,10 @@ def _rows(conn: Connection, query: Any) -> list[OnBoard]:
 
 
 def render_passenger(service: ServiceTimetable, t: OnBoard) -> dict[str, Any]:
-    seat = service.seat_by_number.get(t.seat)
     return {
         "name": t.name,
         "booking": t.reference,
-        "carriage": seat.carriage if seat else None,
-        "seat": t.seat,
-        "comfort_zone": seat.comfort_zone if seat else None,
+        **service.seat_place(t.seat),
         "origin": service.stops[t.start].station,
         "destination": service.stops[t.end].station,
     }

@@ -59,6 +59,15 @@ class ServiceTimetable:
     def first_timezone(self) -> ZoneInfo:
         return ZoneInfo(self.stops[0].timezone)
 
+    def seat_place(self, number: str) -> dict[str, str | None]:
+        """Carriage, seat and comfort zone as shown to users (None parts for an unknown seat)."""
+        seat = self.seat_by_number.get(number)
+        return {
+            "carriage": seat.carriage if seat else None,
+            "seat": number,
+            "comfort_zone": seat.comfort_zone if seat else None,
+        }
+
     def runs_on(self, date: dt.date) -> bool:
         """True when the service leaves its first stop on this local date."""
         return self.valid_from <= date <= self.valid_to and str(date.isoweekday()) in self.days
