@@ -17,7 +17,7 @@ from web.auth import identity, roles
 from web.bookings import admit, enqueue, owner_of
 from web.pagination import decode_cursor, encode_cursor
 from web.problems import flatten
-from web.schemas import BatchInSchema, BatchPageArgs, BatchSchema, BookingInSchema
+from web.schemas import BatchInSchema, BatchSchema, BookingInSchema, PageArgs
 
 blp = Blueprint("batches", __name__, description="Many bookings at once.")
 
@@ -95,7 +95,7 @@ def _wake_ups(
 
 
 @blp.route("/batches/<batch_id>")
-@blp.arguments(BatchPageArgs, location="query")
+@blp.arguments(PageArgs, location="query")
 @blp.response(200, BatchSchema)
 def get_batch(args: dict[str, Any], batch_id: str) -> Any:
     """Progress counts and the batch's jobs in submission order, paginated."""

@@ -373,14 +373,19 @@ class JobSchema(Schema):
     links = fields.Nested(LinksSchema)
 
 
-class BookingListArgs(Schema):
+class PageArgs(Schema):
+    """`cursor` and `limit` (default 100, at most 1,000) of every paginated list."""
+
     class Meta:
         unknown = EXCLUDE
 
-    service = _code()
-    date = fields.Date()
     cursor = fields.String()
     limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
+
+
+class BookingListArgs(PageArgs):
+    service = _code()
+    date = fields.Date()
 
 
 def utc_iso(value: dt.datetime | None) -> str | None:
@@ -476,15 +481,10 @@ class ManifestSchema(Schema):
     on_board_departing = fields.Integer()
 
 
-class PassengersArgs(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class PassengersArgs(PageArgs):
     from_ = _code(data_key="from", metadata={"description": "Default: the first stop."})
     to = _code(metadata={"description": "Default: the last stop."})
     carriage = _code()
-    cursor = fields.String()
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
 
 
 class PassengerPageSchema(Schema):
@@ -560,11 +560,3 @@ class BatchSchema(Schema):
     jobs = fields.List(fields.Nested(BatchJobSchema))
     next_cursor = fields.String(allow_none=True)
     links = fields.Nested(LinksSchema)
-
-
-class BatchPageArgs(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    cursor = fields.String()
-    limit = fields.Integer(load_default=100, validate=validate.Range(1, 1000))
