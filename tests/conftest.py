@@ -75,10 +75,9 @@ def settings(test_env: dict[str, str]) -> Settings:
     return s
 
 
-@pytest.fixture(scope="session")
-def database(settings: Settings) -> str:
-    """A fresh database built by the migrations, with the demonstration timetable."""
-    url = make_url(settings.database_url)
+def build_database(database_url: str, env: dict[str, str] | None = None) -> None:
+    """Drop and create the database, migrate it and load the demonstration timetable."""
+    url = make_url(database_url)
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
@@ -86,15 +85,21 @@ def database(settings: Settings) -> str:
     admin.dispose()
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "migrations"))
-    config.attributes["database_url"] = settings.database_url
+    config.attributes["database_url"] = database_url
     command.upgrade(config, "head")
     subprocess.run(
         [sys.executable, "-m", "flask", "--app", "web", "demo", "seed"],
         cwd=ROOT,
-        env=_test_env(),
+        env={**_test_env(), **(env or {}), "DATABASE_URL": database_url},
         check=True,
         capture_output=True,
     )
+
+
+@pytest.fixture(scope="session")
+def database(settings: Settings) -> str:
+    """A fresh database built by the migrations, with the demonstration timetable."""
+    build_database(settings.database_url)
     return settings.database_url
 
 
@@ -165,11 +170,9 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-@pytest.fixture(scope="session")
-def api_url(database: str, redis_client: redis.Redis, tmp_path_factory) -> Iterator[str]:
-    """The API served by gunicorn on a free port."""
+def start_api(log: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """gunicorn serving the API on a free port, answering /healthz; (process, base URL)."""
     port = _free_port()
-    log = (tmp_path_factory.mktemp("logs") / "gunicorn.log").open("w")
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -184,12 +187,20 @@ def api_url(database: str, redis_client: redis.Redis, tmp_path_factory) -> Itera
             "web:create_app()",
         ],
         cwd=ROOT,
-        env=_test_env(),
-        stdout=log,
+        env={**_test_env(), **(env or {})},
+        stdout=log.open("a"),
         stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     _wait_http(url + "/healthz", proc)
+    return proc, url
+
+
+@pytest.fixture(scope="session")
+def api_url(database: str, redis_client: redis.Redis, tmp_path_factory) -> Iterator[str]:
+    """The API served by gunicorn on a free port."""
+    proc, url = start_api(tmp_path_factory.mktemp("logs") / "gunicorn.log")
     yield url
     _stop(proc)
 
