@@ -19,8 +19,23 @@ def make_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": settings.redis_url,
         "broker_connection_retry_on_startup": True,
+        # Retry the broker for ever once connected: an outage is ridden out, never a reason
+        # to exit (the sweeper re-sends whatever was lost meanwhile).
+        "broker_connection_max_retries": None,
+        "broker_connection_timeout": 3,
         "broker_transport_options": {
             "visibility_timeout": settings.broker_visibility_timeout_seconds,
+            "socket_connect_timeout": 3,
+            "socket_timeout": 10,
+            "socket_keepalive": True,
+            "health_check_interval": 10,
+        },
+        # A send that fails fails fast: the job is committed and the sweeper sends it later.
+        "task_publish_retry_policy": {
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
         },
         "result_backend": None,
         "task_ignore_result": True,

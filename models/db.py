@@ -12,15 +12,22 @@ def make_engine(
     statement_timeout_ms: int = 5000,
     pool_size: int = 5,
     application_name: str = "rail",
+    connect_timeout_s: int = 3,
+    pool_timeout_s: float = 5.0,
 ) -> Engine:
-    """An engine whose connections carry the nested timeouts of DESIGN.md."""
+    """An engine whose connections carry the nested timeouts of DESIGN.md.
+
+    Connecting and waiting for a pooled connection are bounded too, so that nothing
+    hangs on a server that is down: the caller gets an error to answer or retry.
+    """
     engine = create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"application_name": application_name},
+        pool_timeout=pool_timeout_s,
+        connect_args={"application_name": application_name, "connect_timeout": connect_timeout_s},
     )
 
     @event.listens_for(engine, "connect")

@@ -62,7 +62,9 @@ def readyz() -> Any:
     except Exception:
         failing.append("postgresql")
     try:
-        client = redis.Redis.from_url(db.settings().redis_url, socket_timeout=2)
+        client = redis.Redis.from_url(
+            db.settings().redis_url, socket_timeout=2, socket_connect_timeout=2
+        )
         client.ping()
         client.close()
     except Exception:

@@ -6,11 +6,27 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, json, request
+from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from models.errors import NotFound, RailError, ValidationFailed, problem
 
 log = logging.getLogger(__name__)
+
+# A server we depend on did not answer: the request may be retried as it is.
+OUTAGES = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    RedisConnectionError,
+    RedisTimeoutError,
+    BrokerError,
+)
+RETRY_AFTER_OUTAGE_SECONDS = 5
 
 HTTP_CODES = {
     400: "validation_error",
@@ -103,7 +119,35 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
+        if is_outage(error):
+            return outage_response(error)
         log.exception("unhandled error", exc_info=error)
         return problem_response(
             problem("internal_error", "Internal error", 500, "Something went wrong on our side.")
         )
+
+
+def is_outage(error: BaseException) -> bool:
+    """A lost or refused connection to PostgreSQL or Redis, or a query cut short by a timeout."""
+    if isinstance(error, OUTAGES):
+        return True
+    return isinstance(error, DBAPIError) and error.connection_invalidated
+
+
+def outage_response(error: BaseException) -> Response:
+    """503 unavailable: nothing was changed, and the same request may be sent again."""
+    part = (
+        "Redis"
+        if isinstance(error, RedisConnectionError | RedisTimeoutError | BrokerError)
+        else ("PostgreSQL")
+    )
+    log.warning(
+        "%s unavailable: %s", part, str(error).splitlines()[0] if str(error) else repr(error)
+    )
+    body = problem(
+        "unavailable",
+        "Unavailable",
+        503,
+        "A server this API depends on is not answering; try again shortly.",
+    )
+    return problem_response(body, {"Retry-After": str(RETRY_AFTER_OUTAGE_SECONDS)})

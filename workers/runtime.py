@@ -38,7 +38,9 @@ def get_runtime(settings: Settings) -> Runtime:
                 pool_size=2,
                 application_name="rail-worker",
             ),
-            redis=redis.Redis.from_url(settings.redis_url, socket_timeout=5),
+            redis=redis.Redis.from_url(
+                settings.redis_url, socket_timeout=5, socket_connect_timeout=3
+            ),
         )
         _pid = os.getpid()
     return _runtime

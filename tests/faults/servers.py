@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -100,16 +101,16 @@ def _pg_bin() -> Path:
 class PostgresServer:
     """A PostgreSQL cluster of its own (trust auth), started and stopped with pg_ctl."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self) -> None:
+        # Not under pytest's 0700 folder: the postgres user must reach it when we are root.
+        self.folder = Path(tempfile.mkdtemp(prefix="rail-faults-pg-"))
         self.port = free_port()
         self.bin = _pg_bin()
-        self.data = folder / "data"
-        folder.mkdir(parents=True, exist_ok=True)
+        self.data = self.folder / "data"
         self._as_user: list[str] = []
         if os.geteuid() == 0:  # postgres refuses to run as root
             user = "postgres"
-            shutil.chown(folder, user)
+            shutil.chown(self.folder, user)
             self._as_user = ["runuser", "-u", user, "--"]
 
     def url(self, database: str = "postgres") -> str:
@@ -159,6 +160,10 @@ class PostgresServer:
         self._run(
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop", check=False
         )
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def ping(self) -> bool:
         with psycopg.connect(
