@@ -1,9 +1,9 @@
 # Railway reservation system: the two commands.
 #
 #   make run    migrate, seed the demo timetable, then serve everything in the
-#               foreground: the API at http://127.0.0.1:8000, Flower at
-#               http://127.0.0.1:5555 (admin/admin), a Celery worker and beat.
-#               Ctrl-C stops them all.
+#               foreground under supervisord, which restarts any that dies: the
+#               API at http://127.0.0.1:8000, Flower at http://127.0.0.1:5555
+#               (admin/admin), a Celery worker and beat. Ctrl-C stops them all.
 #   make test   ruff check + pytest, against database rail_test and Redis db 15.
 #
 # Both find or start PostgreSQL and Redis themselves (scripts/services.sh):
@@ -36,7 +36,7 @@ PYTEST_ARGS ?=
 # passes ARGS to scripts/services.sh (e.g. --db NAME --redis-db N).
 with_services = exports="$$($(SERVICES) $(1))" && eval "$$exports" &&
 
-.PHONY: help venv services migrate seed run test lint format bench-seed bench-queries bench-load clean
+.PHONY: help venv services migrate seed run ctl test lint format bench-seed bench-queries bench-load clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -64,17 +64,24 @@ seed: migrate ## load the demo timetable, if the database has none yet
 
 # ---------------------------------------------------------------- the two commands
 
-# Not PORT inside the Procfile: honcho hands every process its own PORT
-# (5000, 5100, ...), so the API's port travels as API_PORT.
+# The processes run under supervisord (ops/supervisord.conf), which restarts one that
+# dies and logs it; its control socket is .run/supervisor.sock (see `make ctl`).
 # The API and the worker count into one metrics directory (GET /metrics adds it up),
 # emptied here before they start.
-run: seed ## migrate + seed, then API, worker, beat and Flower in the foreground
+FLOWER_USER ?= admin
+FLOWER_PASSWORD ?= admin
+supervisor_env = export RAIL_RUN_DIR=$(CURDIR)/.run API_PORT=$(PORT) FLOWER_PORT=$(FLOWER_PORT) \
+	  FLOWER_USER='$(FLOWER_USER)' FLOWER_PASSWORD='$(FLOWER_PASSWORD)' \
+	  PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.run/prometheus
+
+run: seed ## migrate + seed, then API, worker, beat and Flower in the foreground, kept up
 	@mkdir -p .run/prometheus && rm -f .run/prometheus/*.db
 	@echo "API: http://127.0.0.1:$(PORT)  Flower: http://127.0.0.1:$(FLOWER_PORT)  (Ctrl-C stops all)"
-	@$(with_services) \
-	  export API_PORT=$(PORT) FLOWER_PORT=$(FLOWER_PORT) \
-	    PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.run/prometheus && \
-	  exec $(BIN)/honcho start -f Procfile
+	@$(with_services) $(supervisor_env) && \
+	  exec $(BIN)/supervisord -c ops/supervisord.conf
+
+ctl: venv ## supervisorctl for a running `make run` (ARGS="status", "restart worker", ...)
+	@$(supervisor_env) && $(BIN)/supervisorctl -c ops/supervisord.conf $(or $(ARGS),status)
 
 test: venv ## ruff check + pytest on rail_test / Redis db 15 (options: PYTEST_ARGS="-k name -x")
 	@$(call with_services,--db $(TEST_DB) --redis-db $(TEST_REDIS_DB)) \

@@ -1,17 +1,22 @@
 """gunicorn reads this file from the working directory (its default `./gunicorn.conf.py`).
 
-The command lines (Procfile, docker-compose.yml, the tests) say how to serve; this file
+The command lines (ops/supervisord.conf, docker-compose.yml, the tests) say how to serve; this file
 only keeps the shared metrics directory right when a worker process goes away.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import sys
 from typing import Any
 
 from prometheus_client import multiprocess
 
 import metrics
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def child_exit(server: Any, worker: Any) -> None:
@@ -22,3 +27,11 @@ def child_exit(server: Any, worker: Any) -> None:
     directory = os.environ.get(metrics.MULTIPROC_DIR_ENV)
     if directory:
         multiprocess.mark_process_dead(metrics.process_id(worker.pid), directory)
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """A worker dies with its master (Linux): if the master is killed, no orphan keeps the
+    port, so the master that the supervisor starts again can bind it at once."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
