@@ -49,6 +49,15 @@ HTTP_SECONDS = Histogram(
     "Time to answer an HTTP request, by Flask endpoint and method.",
     ["endpoint", "method"],
 )
+DEPENDENCY_UNAVAILABLE = Counter(
+    "rail_dependency_unavailable_total",
+    "Requests answered 503 because a server did not answer, by server (postgresql, redis).",
+    ["server"],
+)
+ENQUEUE_FAILED = Counter(
+    "rail_enqueue_failed_total",
+    "Committed jobs whose message could not be sent; the sweeper sends them later.",
+)
 JOBS_ACCEPTED = Counter(
     "rail_jobs_accepted_total",
     "Booking jobs accepted (202) and stored, not counting idempotent replays.",

@@ -127,8 +127,9 @@ def _known_job(conn: Any, owner: str, key: str, body_hash: str) -> uuid.UUID | N
 def enqueue(job_id: uuid.UUID) -> None:
     try:
         enqueue_allocation(db.celery(), job_id)
-    except Exception:  # the job is committed: the sweeper sends it when the broker is back
-        log.warning("could not enqueue job %s; the sweeper will", job_id, exc_info=True)
+    except Exception as error:  # the job is committed: the sweeper sends it when it can
+        metrics.ENQUEUE_FAILED.inc()
+        log.warning("could not enqueue job %s (%r); the sweeper will", job_id, error)
 
 
 def _accepted(job_id: uuid.UUID) -> tuple[dict[str, Any], int, dict[str, str]]:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+import metrics
 from models.errors import NotFound, RailError, ValidationFailed, problem
 
 log = logging.getLogger(__name__)
@@ -136,14 +137,11 @@ def is_outage(error: BaseException) -> bool:
 
 def outage_response(error: BaseException) -> Response:
     """503 unavailable: nothing was changed, and the same request may be sent again."""
-    part = (
-        "Redis"
-        if isinstance(error, RedisConnectionError | RedisTimeoutError | BrokerError)
-        else ("PostgreSQL")
-    )
-    log.warning(
-        "%s unavailable: %s", part, str(error).splitlines()[0] if str(error) else repr(error)
-    )
+    redis_error = isinstance(error, RedisConnectionError | RedisTimeoutError | BrokerError)
+    server = "redis" if redis_error else "postgresql"
+    metrics.DEPENDENCY_UNAVAILABLE.labels(server).inc()
+    first_line = str(error).splitlines()[0] if str(error) else repr(error)
+    log.warning("%s unavailable: %s", server, first_line)
     body = problem(
         "unavailable",
         "Unavailable",

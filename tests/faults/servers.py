@@ -19,6 +19,7 @@ from pathlib import Path
 
 import psycopg
 import redis
+import requests
 
 
 def free_port() -> int:
@@ -178,3 +179,13 @@ class PostgresServer:
         ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def metric(base_url: str, name: str) -> float:
+    """The sum of a metric's samples on the API's /metrics page (0 when absent)."""
+    text = requests.get(base_url + "/metrics", timeout=10).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total

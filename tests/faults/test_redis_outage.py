@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import text
 
-from tests.faults.servers import wait_for
+from tests.faults.servers import metric, wait_for
 
 
 def booking(service: str, day: dt.date, n: int) -> dict:
@@ -54,6 +54,7 @@ def test_a_worker_holding_an_unacked_message_survives_a_redis_restart(
     time.sleep(1)
     tx.commit()  # the task now ends and acknowledges its message on a dead connection
     blocker.close()
+    failed_sends = metric(api.url, "rail_enqueue_failed_total")
     during = []
     outage_started = time.monotonic()
     for n in range(1, 4):  # accepted while Redis is down: committed, sent by the sweeper later
@@ -72,5 +73,6 @@ def test_a_worker_holding_an_unacked_message_survives_a_redis_restart(
     jobs = [api.wait_job(job_id, timeout=60) for job_id in [first, *during, *after]]
     assert [job["status"] for job in jobs] == ["succeeded"] * 7, system.logs()
     assert system.worker.poll() is None, system.logs()
+    assert metric(api.url, "rail_enqueue_failed_total") >= failed_sends + len(during)
     seats = {job["booking"]["passengers"][0]["tickets"][0]["seat"] for job in jobs}
     assert len(seats) == 7

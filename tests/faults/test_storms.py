@@ -17,7 +17,7 @@ from sqlalchemy import text
 from celeryconfig import ALLOCATE_TASK
 from models.db import make_engine
 from tests.conftest import build_database
-from tests.faults.servers import PostgresServer, RedisServer, wait_for
+from tests.faults.servers import PostgresServer, RedisServer, metric, wait_for
 from tests.faults.storm import Storm, check_answers, check_invariants, wait_ended
 
 SEATS = [{"code": "N", "comfort_zone": "second", "seats": 400}]
@@ -197,6 +197,7 @@ def test_every_endpoint_answers_503_while_postgres_is_down(fault_system, own_pos
         ("GET", "/v1/services/5160", None),
         ("PUT", "/v1/stations/ZZZ", {"name": "Z", "timezone": "Europe/Paris"}),
     ]
+    unavailable = metric(api.url, "rail_dependency_unavailable_total")
     own_postgres.stop("fast")
     try:
         for method, path, body in calls:
@@ -213,3 +214,5 @@ def test_every_endpoint_answers_503_while_postgres_is_down(fault_system, own_pos
     finally:
         own_postgres.start()
     assert api.wait_job(job)["status"] == "succeeded"
+    # On-call sees it: every 503 is counted.
+    assert metric(api.url, "rail_dependency_unavailable_total") >= unavailable + len(calls)
