@@ -3,7 +3,8 @@
 #   make run    migrate, seed the demo timetable, then serve everything in the
 #               foreground under supervisord, which restarts any that dies: the
 #               API at http://127.0.0.1:8000, Flower at http://127.0.0.1:5555
-#               (admin/admin), a Celery worker and beat. Ctrl-C stops them all.
+#               (user admin, password in .run/flower_password), a Celery worker
+#               and beat. Ctrl-C stops them all. `make token` prints a bearer token.
 #   make test   ruff check + pytest, against database rail_test and Redis db 15.
 #
 # Both find or start PostgreSQL and Redis themselves (scripts/services.sh):
@@ -36,7 +37,12 @@ PYTEST_ARGS ?=
 # passes ARGS to scripts/services.sh (e.g. --db NAME --redis-db N).
 with_services = exports="$$($(SERVICES) $(1))" && eval "$$exports" &&
 
-.PHONY: help venv services migrate seed run ctl test lint format bench-seed bench-queries bench-load clean
+# No built-in secret: JWT_SECRET and FLOWER_PASSWORD, when not set, are made once and
+# kept in .run/ (mode 0600) by scripts/secret.sh. Prefix of a recipe line, like with_services.
+with_secrets = export JWT_SECRET="$${JWT_SECRET:-$$(scripts/secret.sh .run/jwt_secret)}" \
+	  FLOWER_PASSWORD="$${FLOWER_PASSWORD:-$$(scripts/secret.sh .run/flower_password)}" &&
+
+.PHONY: help venv services migrate seed run token ctl test lint format bench-seed bench-queries bench-load clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -60,7 +66,7 @@ migrate: venv ## apply the database migrations (alembic upgrade head)
 	@$(with_services) $(BIN)/alembic upgrade head
 
 seed: migrate ## load the demo timetable, if the database has none yet
-	@$(with_services) $(BIN)/flask --app web demo seed --if-empty
+	@$(with_services) $(with_secrets) $(BIN)/flask --app web demo seed --if-empty
 
 # ---------------------------------------------------------------- the two commands
 
@@ -69,16 +75,22 @@ seed: migrate ## load the demo timetable, if the database has none yet
 # The API and the worker count into one metrics directory (GET /metrics adds it up),
 # emptied here before they start.
 FLOWER_USER ?= admin
-FLOWER_PASSWORD ?= admin
-supervisor_env = export RAIL_RUN_DIR=$(CURDIR)/.run API_PORT=$(PORT) FLOWER_PORT=$(FLOWER_PORT) \
-	  FLOWER_USER='$(FLOWER_USER)' FLOWER_PASSWORD='$(FLOWER_PASSWORD)' \
+supervisor_env = $(with_secrets) export RAIL_RUN_DIR=$(CURDIR)/.run API_PORT=$(PORT) \
+	  FLOWER_PORT=$(FLOWER_PORT) FLOWER_USER='$(FLOWER_USER)' \
 	  PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.run/prometheus
 
 run: seed ## migrate + seed, then API, worker, beat and Flower in the foreground, kept up
 	@mkdir -p .run/prometheus && rm -f .run/prometheus/*.db
 	@echo "API: http://127.0.0.1:$(PORT)  Flower: http://127.0.0.1:$(FLOWER_PORT)  (Ctrl-C stops all)"
+	@echo "Secrets: JWT_SECRET in .run/jwt_secret unless set, Flower's password ($(FLOWER_USER)) in .run/flower_password"
+	@echo "A token: make -s token SUB=alice ROLE=client"
 	@$(with_services) $(supervisor_env) && \
 	  exec $(BIN)/supervisord -c ops/supervisord.conf
+
+SUB ?= alice
+ROLE ?= client
+token: venv ## print a bearer token signed with .run/jwt_secret (or JWT_SECRET): SUB=alice ROLE=client
+	@$(with_secrets) $(BIN)/flask --app web token --sub '$(SUB)' --role '$(ROLE)'
 
 ctl: venv ## supervisorctl for a running `make run` (ARGS="status", "restart worker", ...)
 	@$(supervisor_env) && $(BIN)/supervisorctl -c ops/supervisord.conf $(or $(ARGS),status)

@@ -1,6 +1,6 @@
 """Settings: the one place that reads the environment.
 
-Every value has a working local default for development; `load_settings()` is
+Every value but the secrets has a working local default for development; `load_settings()` is
 called at the edges (app factory, Celery factory, CLI) and the result is passed
 down. Nothing here connects to anything.
 """
@@ -15,14 +15,19 @@ class SettingsError(RuntimeError):
     """A setting is missing or malformed; the message says what to set."""
 
 
-DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+# Values that were once published (in this repository or its examples): never accepted.
+KNOWN_EXAMPLE_SECRETS = frozenset(
+    {"dev-only-secret-change-me-0123456789abcdef", "change-me", "changeme", "secret"}
+)
+KNOWN_EXAMPLE_PASSWORDS = frozenset({"admin", "password", "changeme", "change-me", "flower"})
 
 
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/rail"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    jwt_secret: str = DEV_JWT_SECRET
+    # No default: `make run` and the tests generate one (see require_secrets).
+    jwt_secret: str = ""
     booking_horizon_days: int = 180
     # The worker: how long a claimed job is ours, how many attempts before it fails.
     job_lease_seconds: int = 60
@@ -45,7 +50,7 @@ class Settings:
     # (prometheus_client reads PROMETHEUS_MULTIPROC_DIR itself); empty: each its own.
     prometheus_multiproc_dir: str = ""
     flower_user: str = "admin"
-    flower_password: str = "admin"
+    flower_password: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -87,12 +92,29 @@ def _check(s: Settings) -> None:
         raise SettingsError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://...)")
     if not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError("REDIS_URL must be a Redis URL (redis://host:port/db)")
-    if len(s.jwt_secret) < 32:
-        raise SettingsError("JWT_SECRET must be at least 32 characters long")
+    if s.flower_password in KNOWN_EXAMPLE_PASSWORDS:
+        raise SettingsError("FLOWER_PASSWORD is a published example value: choose another")
     if s.booking_horizon_days < 0:
         raise SettingsError("BOOKING_HORIZON_DAYS must not be negative")
     if s.allocation_batch_size < 1:
         raise SettingsError("ALLOCATION_BATCH_SIZE must be at least 1")
+
+
+def require_secrets(s: Settings) -> None:
+    """The API and the workers refuse to start without a JWT_SECRET of their own.
+
+    Checked where a process starts serving, not in load_settings: migrations and
+    benchmarks read settings without needing the secret.
+    """
+    if not s.jwt_secret:
+        raise SettingsError(
+            "JWT_SECRET is not set: set one of at least 32 random characters "
+            "(`make run` keeps a generated one in .run/jwt_secret)"
+        )
+    if len(s.jwt_secret) < 32:
+        raise SettingsError("JWT_SECRET must be at least 32 characters long")
+    if s.jwt_secret in KNOWN_EXAMPLE_SECRETS:
+        raise SettingsError("JWT_SECRET is a published example value: generate your own")
 
 
 def sqlalchemy_url(url: str) -> str:

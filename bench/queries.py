@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import random
+import secrets
 import statistics
 import subprocess
 import sys
@@ -23,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import make_url, text
 
-from settings import load_settings
+from settings import Settings, load_settings
 from web import create_app
 from web.auth import issue_token
 
@@ -103,9 +105,15 @@ def _endpoints(rng: random.Random) -> dict[str, Callable[[dict[str, Any]], str]]
     }
 
 
+def bench_settings(database_url: str) -> Settings:
+    """Settings for the in-process app: a throwaway secret unless JWT_SECRET is set."""
+    secret = os.environ.get("JWT_SECRET") or secrets.token_urlsafe(48)
+    return load_settings(database_url=database_url, jwt_secret=secret)
+
+
 def run(database_url: str, samples: int, seed: int) -> dict[str, tuple[float, float, int]]:
     """p50, p99 (ms) and count per endpoint, through the app in this process."""
-    settings = load_settings(database_url=database_url)
+    settings = bench_settings(database_url)
     app = create_app(settings)
     client = app.test_client()
     token = issue_token(settings.jwt_secret, "bench", "operator", dt.timedelta(hours=2))
@@ -132,7 +140,7 @@ def run(database_url: str, samples: int, seed: int) -> dict[str, tuple[float, fl
 
 def explain(database_url: str, seed: int) -> None:
     """EXPLAIN ANALYZE of the per-departure queries, to show they use the indexes."""
-    settings = load_settings(database_url=database_url)
+    settings = bench_settings(database_url)
     app = create_app(settings)
     engine = app.extensions["rail"]["engine"]
     rng = random.Random(seed)
@@ -164,7 +172,7 @@ def explain(database_url: str, seed: int) -> None:
 
 
 def _ticket_count(database_url: str) -> int:
-    settings = load_settings(database_url=database_url)
+    settings = bench_settings(database_url)
     app = create_app(settings)
     with app.extensions["rail"]["engine"].connect() as conn:
         count = conn.execute(text("SELECT count(*) FROM tickets")).scalar_one()

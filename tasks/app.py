@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from celery import Celery
+from celery import Celery, bootsteps
 
 from celeryconfig import make_config
-from settings import Settings, load_settings
+from settings import Settings, load_settings, require_secrets
 
 
 def create_celery(settings: Settings | None = None) -> Celery:
@@ -16,4 +16,15 @@ def create_celery(settings: Settings | None = None) -> Celery:
     from tasks import bookings
 
     bookings.register(app)
+
+    app.steps["worker"].add(RefuseWithoutSecrets)
     return app
+
+
+class RefuseWithoutSecrets(bootsteps.Step):
+    """A worker does not start without the secrets (a bootstep: signal handlers' errors
+    are only logged, this one stops the worker)."""
+
+    def __init__(self, worker: object, **kwargs: object) -> None:
+        require_secrets(worker.app.rail_settings)  # type: ignore[attr-defined]
+        super().__init__(worker, **kwargs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import datetime as dt
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -37,8 +38,13 @@ DEFAULT_TEST_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/rail_test"
 DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/15"
 
 
+# The suite's own secret, new each session: nothing published signs its tokens.
+SESSION_JWT_SECRET = secrets.token_urlsafe(48)
+
+
 def _test_env() -> dict[str, str]:
     env = dict(os.environ)
+    env.setdefault("JWT_SECRET", SESSION_JWT_SECRET)
     env.setdefault("DATABASE_URL", DEFAULT_TEST_DB)
     env.setdefault("REDIS_URL", DEFAULT_TEST_REDIS)
     env.setdefault("SWEEP_INTERVAL_SECONDS", "1")

@@ -9,7 +9,7 @@ from flask import Flask
 
 from models.db import make_engine
 from models.timetable_cache import TimetableCache
-from settings import Settings, load_settings
+from settings import Settings, load_settings, require_secrets
 from tasks.app import create_celery
 from web.api import RailApi
 
@@ -18,6 +18,7 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 
 def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     settings = settings or load_settings()
+    require_secrets(settings)
     app = Flask(__name__)
     app.config.update(
         API_TITLE="Railway reservations",
