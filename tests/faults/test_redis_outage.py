@@ -7,18 +7,8 @@ import time
 
 from sqlalchemy import text
 
+from tests.e2e.test_nothing_lost import booking
 from tests.faults.servers import metric, wait_for
-
-
-def booking(service: str, day: dt.date, n: int) -> dict:
-    return {
-        "service": service,
-        "date": day.isoformat(),
-        "origin": "LON",
-        "destination": "AMS",
-        "seating": "any",
-        "passengers": [{"name": f"Passenger {n}"}],
-    }
 
 
 def job_status(engine, job_id: str) -> str:
