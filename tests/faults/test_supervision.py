@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests.conftest import ROOT, Api, _test_env
+from tests.e2e.test_nothing_lost import booking
 from tests.faults.servers import free_port, wait_for
 
 CONF = ROOT / "ops" / "supervisord.conf"
@@ -92,18 +93,7 @@ def all_running(system: Supervised) -> bool:
 
 def books(api: Api, service: str, n: int) -> bool:
     day = dt.date.today() + dt.timedelta(days=2)
-    job = api.book(
-        {
-            "service": service,
-            "date": day.isoformat(),
-            "origin": "LON",
-            "destination": "AMS",
-            "seating": "any",
-            "passengers": [{"name": f"Supervised {n}"}],
-        },
-        sub="supervised",
-    )
-    return job["status"] == "succeeded"
+    return api.book(booking(service, day, n), sub="supervised")["status"] == "succeeded"
 
 
 def flower_answers(system: Supervised) -> bool:
