@@ -2,7 +2,8 @@
 #
 #   make run    migrate, seed the demo timetable, then serve everything in the
 #               foreground under supervisord, which restarts any that dies: the
-#               API at http://127.0.0.1:8000, Flower at http://127.0.0.1:5555
+#               API at http://127.0.0.1:8000 (nginx in front of gunicorn, which
+#               listens on .run/gunicorn.sock), Flower at http://127.0.0.1:5555
 #               (user admin, password in .run/flower_password), a Celery worker
 #               and beat. Ctrl-C stops them all. `make token` prints a bearer token.
 #   make test   ruff check + pytest, against database rail_test and Redis db 15.
@@ -10,7 +11,8 @@
 # Both find or start PostgreSQL and Redis themselves (scripts/services.sh):
 # DATABASE_URL / REDIS_URL when set, else the servers on the local default
 # ports, else private instances under .run/ (RAIL_PRIVATE_SERVICES=1 forces
-# those). `make help` lists every target.
+# those). nginx comes from Debian's package (scripts/nginx.sh installs it as root).
+# `make help` lists every target.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -84,7 +86,9 @@ run: seed ## migrate + seed, then API, worker, beat and Flower in the foreground
 	@echo "API: http://127.0.0.1:$(PORT)  Flower: http://127.0.0.1:$(FLOWER_PORT)  (Ctrl-C stops all)"
 	@echo "Secrets: JWT_SECRET in .run/jwt_secret unless set, Flower's password ($(FLOWER_USER)) in .run/flower_password"
 	@echo "A token: make -s token SUB=alice ROLE=client"
-	@$(with_services) $(supervisor_env) && \
+	@export NGINX_BIN="$$(scripts/nginx.sh bin)" && \
+	  scripts/nginx.sh render $(CURDIR)/.run 127.0.0.1:$(PORT) unix:$(CURDIR)/.run/gunicorn.sock && \
+	  $(with_services) $(supervisor_env) && \
 	  exec $(BIN)/supervisord -c ops/supervisord.conf
 
 SUB ?= alice
@@ -93,10 +97,11 @@ token: venv ## print a bearer token signed with .run/jwt_secret (or JWT_SECRET):
 	@$(with_secrets) $(BIN)/flask --app web token --sub '$(SUB)' --role '$(ROLE)'
 
 ctl: venv ## supervisorctl for a running `make run` (ARGS="status", "restart worker", ...)
-	@$(supervisor_env) && $(BIN)/supervisorctl -c ops/supervisord.conf $(or $(ARGS),status)
+	@export NGINX_BIN= && $(supervisor_env) && $(BIN)/supervisorctl -c ops/supervisord.conf $(or $(ARGS),status)
 
 test: venv ## ruff check + pytest on rail_test / Redis db 15 (options: PYTEST_ARGS="-k name -x")
-	@$(call with_services,--db $(TEST_DB) --redis-db $(TEST_REDIS_DB)) \
+	@export NGINX_BIN="$$(scripts/nginx.sh bin)" && \
+	  $(call with_services,--db $(TEST_DB) --redis-db $(TEST_REDIS_DB)) \
 	  $(BIN)/ruff check . && \
 	  $(BIN)/pytest $(PYTEST_ARGS)
 

@@ -176,39 +176,81 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def start_api(log: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    """gunicorn serving the API on a free port, answering /healthz; (process, base URL)."""
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--workers",
-            "2",
-            "--threads",
-            "4",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "web:create_app()",
-        ],
-        cwd=ROOT,
-        env={**_test_env(), **(env or {})},
-        stdout=log.open("a"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    _wait_http(url + "/healthz", proc)
-    return proc, url
+NGINX = ROOT / "scripts" / "nginx.sh"
+
+
+class ApiServer:
+    """The API as deployed: gunicorn (gthread) on a unix socket, nginx in front of it."""
+
+    def __init__(self, folder: Path, env: dict[str, str] | None = None) -> None:
+        # Short path: a unix socket's name is limited to about 100 characters.
+        self.folder = Path(tempfile.mkdtemp(prefix="rail-api-", dir="/tmp"))
+        socket_path = self.folder / "gunicorn.sock"
+        port = _free_port()
+        env = {**_test_env(), **(env or {})}
+        self.gunicorn = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--worker-class",
+                "gthread",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--bind",
+                f"unix:{socket_path}",
+                "web:create_app()",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=(folder / "gunicorn.log").open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        subprocess.run(
+            [str(NGINX), "render", str(self.folder), f"127.0.0.1:{port}", f"unix:{socket_path}"],
+            check=True,
+        )
+        nginx = (
+            env.get("NGINX_BIN")
+            or subprocess.run(
+                [str(NGINX), "bin"], check=True, capture_output=True, text=True
+            ).stdout.strip()
+        )
+        self.nginx = subprocess.Popen(
+            [
+                nginx,
+                "-c",
+                str(self.folder / "nginx.conf"),
+                "-p",
+                str(self.folder / "nginx"),
+                "-g",
+                "daemon off;",
+            ],
+            stdout=(folder / "nginx.log").open("a"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        _wait_http(self.url + "/healthz", self.gunicorn)
+
+    def alive(self) -> bool:
+        return self.gunicorn.poll() is None and self.nginx.poll() is None
+
+    def stop(self) -> None:
+        _stop(self.nginx)
+        _stop(self.gunicorn)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def api_url(database: str, redis_client: redis.Redis, tmp_path_factory) -> Iterator[str]:
-    """The API served by gunicorn on a free port."""
-    proc, url = start_api(tmp_path_factory.mktemp("logs") / "gunicorn.log")
-    yield url
-    _stop(proc)
+    """The API behind nginx on a free port."""
+    server = ApiServer(tmp_path_factory.mktemp("logs"))
+    yield server.url
+    server.stop()
 
 
 class WorkerPool:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from settings import Settings
-from tests.conftest import Api, WorkerPool, _stop, start_api
+from tests.conftest import Api, ApiServer, WorkerPool
 from tests.faults.servers import RedisServer
 
 
@@ -24,11 +24,12 @@ class System:
         self.env = env
         self.settings = settings
         self.workers = WorkerPool(folder)
-        self.api_proc = None
+        self.server: ApiServer | None = None
         self.api: Api | None = None
 
     def start(self, concurrency: int = 2) -> Api:
-        self.api_proc, url = start_api(self.folder / "gunicorn.log", self.env)
+        self.server = ApiServer(self.folder, self.env)
+        url = self.server.url
         self.worker = self.workers.start("main", concurrency=concurrency, beat=True, env=self.env)
         self.api = Api(url, self.settings)
         return self.api
@@ -41,8 +42,8 @@ class System:
 
     def stop(self) -> None:
         self.workers.stop_all()
-        if self.api_proc is not None:
-            _stop(self.api_proc)
+        if self.server is not None:
+            self.server.stop()
 
 
 @pytest.fixture

@@ -5,9 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -70,23 +72,40 @@ def supervised(tmp_path, own_redis, database, settings):
     env = {
         **_test_env(),
         "REDIS_URL": own_redis.url,
-        "RAIL_RUN_DIR": str(tmp_path),
         "API_PORT": str(api_port),
         "FLOWER_PORT": str(flower_port),
         "FLOWER_USER": "ops",
         "FLOWER_PASSWORD": "test-password",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
+    # What `make run` does before it starts supervisord.
+    run_dir = Path(tempfile.mkdtemp(prefix="rail-run-", dir="/tmp"))  # short socket paths
+    env["RAIL_RUN_DIR"] = str(run_dir)
+    nginx = ROOT / "scripts" / "nginx.sh"
+    env["NGINX_BIN"] = subprocess.run(
+        [str(nginx), "bin"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    subprocess.run(
+        [
+            str(nginx),
+            "render",
+            str(run_dir),
+            f"127.0.0.1:{api_port}",
+            f"unix:{run_dir}/gunicorn.sock",
+        ],
+        check=True,
+    )
     system = Supervised(tmp_path, env)
     system.api = Api(f"http://127.0.0.1:{api_port}", settings)
     system.flower = f"http://127.0.0.1:{flower_port}"
     yield system
     system.stop()
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def all_running(system: Supervised) -> bool:
     status = system.status()
-    return set(status) == {"web", "worker", "beat", "flower"} and all(
+    return set(status) == {"nginx", "web", "worker", "beat", "flower"} and all(
         state == "RUNNING" for state, _ in status.values()
     )
 
@@ -107,7 +126,7 @@ def test_each_process_killed_in_turn_comes_back_and_the_system_books(supervised)
     service = supervised.api.make_service()
     assert books(supervised.api, service, 0)
 
-    for n, name in enumerate(["worker", "web", "beat", "flower"], start=1):
+    for n, name in enumerate(["worker", "web", "nginx", "beat", "flower"], start=1):
         _, pid = supervised.status()[name]
         os.kill(pid, signal.SIGKILL)
         wait_for(

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# scripts/nginx.sh: the load balancer in front of the API (nginx, Debian's package).
+#
+#   scripts/nginx.sh bin                       print the nginx binary, installing it first
+#                                              (as root, with apt-get) when it is missing
+#   scripts/nginx.sh render DIR LISTEN UPSTREAM
+#                                              write DIR/nginx.conf from ops/nginx.conf.in:
+#                                              listen on LISTEN (127.0.0.1:8000), proxy to
+#                                              UPSTREAM (unix:/path/gunicorn.sock, or
+#                                              api:8000); every file nginx writes stays
+#                                              under DIR/nginx
+#   scripts/nginx.sh serve DIR LISTEN UPSTREAM render, then run nginx in the foreground
+#
+# The machine's own nginx service is never started or used: ours runs in the
+# foreground under supervisord (make run) or the test fixtures, with its own config.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+say() { printf 'nginx: %s\n' "$*" >&2; }
+
+find_nginx() {
+    command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; }
+}
+
+install_nginx() {
+    ((EUID == 0)) && command -v apt-get >/dev/null || {
+        say "error: nginx is not installed (apt-get install nginx-light, as root)"
+        exit 1
+    }
+    say "installing nginx-light with apt-get (its system service is not started)"
+    local policy=/usr/sbin/policy-rc.d made=
+    if [[ ! -e $policy ]]; then # keep the package's postinst from starting a server on :80
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made=1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    local rc=0 out
+    out=$(mktemp)
+    { apt-get update -q && apt-get install -y -q nginx-light; } </dev/null >"$out" 2>&1 || rc=$?
+    [[ -n $made ]] && rm -f "$policy"
+    if ((rc != 0)); then
+        sed 's/^/nginx:   | /' "$out" >&2
+        rm -f "$out"
+        exit "$rc"
+    fi
+    rm -f "$out"
+}
+
+cmd_bin() {
+    find_nginx || { install_nginx && find_nginx; }
+}
+
+cmd_render() {
+    local dir=$1 listen=$2 upstream=$3 user_line=
+    mkdir -p "$dir/nginx"
+    # As root, nginx's workers would switch to an unprivileged user that cannot reach
+    # the socket under this folder; a development server keeps the caller's user.
+    ((EUID == 0)) && user_line="user root;"
+    sed -e "s|@DIR@|$dir/nginx|g" -e "s|@LISTEN@|$listen|g" -e "s|@UPSTREAM@|$upstream|g" \
+        -e "s|@USER@|$user_line|g" "$ROOT/ops/nginx.conf.in" >"$dir/nginx.conf"
+}
+
+cmd_serve() {
+    cmd_render "$@"
+    exec "$(cmd_bin)" -c "$1/nginx.conf" -p "$1/nginx" -g "daemon off;"
+}
+
+case ${1:-} in
+bin) cmd_bin ;;
+render) shift && cmd_render "$@" ;;
+serve) shift && cmd_serve "$@" ;;
+*)
+    sed -n '2,14p' "$0" >&2
+    exit 2
+    ;;
+esac
