@@ -58,6 +58,15 @@ ENQUEUE_FAILED = Counter(
     "rail_enqueue_failed_total",
     "Committed jobs whose message could not be sent; the sweeper sends them later.",
 )
+RATE_LIMITED = Counter(
+    "rail_rate_limited_total",
+    "Requests answered 429 rate_limited, by budget.",
+    ["budget"],
+)
+RATE_LIMIT_UNAVAILABLE = Counter(
+    "rail_rate_limit_unavailable_total",
+    "Times Redis could not count a rate limit, so requests were served without one.",
+)
 JOBS_ACCEPTED = Counter(
     "rail_jobs_accepted_total",
     "Booking jobs accepted (202) and stored, not counting idempotent replays.",

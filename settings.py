@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 
+import limits
+
 
 class SettingsError(RuntimeError):
     """A setting is missing or malformed; the message says what to set."""
@@ -28,6 +30,14 @@ class Settings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     # No default: `make run` and the tests generate one (see require_secrets).
     jwt_secret: str = ""
+    # The longest a token may live (exp - iat), in seconds.
+    jwt_max_lifetime_seconds: int = 86400
+    # An identity provider's public key (a PEM value or the path of a PEM file): when set,
+    # tokens are RS256/ES256/EdDSA signed with it and HS256 tokens are refused.
+    jwt_public_key: str = ""
+    # When set, tokens must carry this `iss` / this `aud`.
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
     booking_horizon_days: int = 180
     # The worker: how long a claimed job is ours, how many attempts before it fails.
     job_lease_seconds: int = 60
@@ -49,6 +59,26 @@ class Settings:
     # The directory where every web and worker process writes its Prometheus figures
     # (prometheus_client reads PROMETHEUS_MULTIPROC_DIR itself); empty: each its own.
     prometheus_multiproc_dir: str = ""
+    # Rate limits ("off" for none), in `limits` notation: see web/ratelimit.py. Sized so
+    # that the load benchmark's clients (one address, one subject each) never meet them.
+    rate_limit_address: str = "1000/second"
+    rate_limit_auth_failures: str = "20/minute"
+    rate_limit_submit: str = "10/second;600/minute"
+    rate_limit_poll: str = "50/second;3000/minute"
+    rate_limit_read: str = "20/second;1200/minute"
+    # Quotas per client (an operator sets a client's own: GET/PUT /v1/clients/{id}/quotas);
+    # an operator booking for a client has at least the operator figures.
+    quota_passengers_per_booking: int = 9
+    quota_bookings_per_batch: int = 50
+    quota_seats_per_departure: int = 20
+    quota_open_jobs: int = 200
+    quota_operator_passengers_per_booking: int = 50
+    quota_operator_bookings_per_batch: int = 1000
+    quota_operator_seats_per_departure: int = 1000
+    quota_operator_open_jobs: int = 5000
+    # Proxies in front of the API whose X-Forwarded-For is trusted for the client's
+    # address (1: nginx, as `make run` and docker compose deploy it; 0: none).
+    trusted_proxy_hops: int = 1
     flower_user: str = "admin"
     flower_password: str = ""
     extra: dict[str, str] = field(default_factory=dict)
@@ -92,6 +122,17 @@ def _check(s: Settings) -> None:
         raise SettingsError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://...)")
     if not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError("REDIS_URL must be a Redis URL (redis://host:port/db)")
+    for name in ("address", "auth_failures", "submit", "poll", "read"):
+        value = getattr(s, f"rate_limit_{name}")
+        if value.strip().lower() != "off":
+            try:
+                limits.parse_many(value)
+            except ValueError:
+                raise SettingsError(
+                    f"RATE_LIMIT_{name.upper()} must be like '10/second;600/minute' or 'off'"
+                ) from None
+    if s.trusted_proxy_hops < 0:
+        raise SettingsError("TRUSTED_PROXY_HOPS must not be negative")
     if s.flower_password in KNOWN_EXAMPLE_PASSWORDS:
         raise SettingsError("FLOWER_PASSWORD is a published example value: choose another")
     if s.booking_horizon_days < 0:
@@ -101,20 +142,67 @@ def _check(s: Settings) -> None:
 
 
 def require_secrets(s: Settings) -> None:
-    """The API and the workers refuse to start without a JWT_SECRET of their own.
+    """The API and the workers refuse to start without a way to check tokens of their own:
+    a JWT_SECRET, or an identity provider's JWT_PUBLIC_KEY.
 
     Checked where a process starts serving, not in load_settings: migrations and
     benchmarks read settings without needing the secret.
     """
+    if s.jwt_max_lifetime_seconds < 1:
+        raise SettingsError("JWT_MAX_LIFETIME_SECONDS must be at least 1")
+    if s.jwt_public_key:
+        load_jwt_public_key(s.jwt_public_key)  # tokens come from the identity provider
+        return
     if not s.jwt_secret:
         raise SettingsError(
             "JWT_SECRET is not set: set one of at least 32 random characters "
-            "(`make run` keeps a generated one in .run/jwt_secret)"
+            "(`make run` keeps a generated one in .run/jwt_secret), or set JWT_PUBLIC_KEY"
         )
     if len(s.jwt_secret) < 32:
         raise SettingsError("JWT_SECRET must be at least 32 characters long")
     if s.jwt_secret in KNOWN_EXAMPLE_SECRETS:
         raise SettingsError("JWT_SECRET is a published example value: generate your own")
+
+
+def load_jwt_public_key(value: str) -> tuple[object, str]:
+    """JWT_PUBLIC_KEY (a PEM value, or the path of a PEM file) as a key and its one algorithm.
+
+    Only an RSA (RS256), EC P-256 (ES256) or Ed25519 (EdDSA) public key is accepted.
+    """
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    text = value.strip()
+    if not text.startswith("-----BEGIN"):
+        try:
+            text = Path(text).read_text(encoding="utf-8").strip()
+        except (OSError, ValueError) as exc:
+            raise SettingsError(
+                "JWT_PUBLIC_KEY must be a PEM public key or the path of a PEM file: "
+                f"cannot read {text[:200]!r} ({type(exc).__name__})"
+            ) from None
+    if "\n" not in text and "\\n" in text:
+        text = text.replace("\\n", "\n")  # a PEM value put in one line of an env file
+    try:
+        key = load_pem_public_key(text.encode("utf-8"))
+    except (ValueError, TypeError) as exc:
+        raise SettingsError(
+            f"JWT_PUBLIC_KEY does not hold a PEM public key that loads: {exc}"
+        ) from None
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < 2048:
+            raise SettingsError("JWT_PUBLIC_KEY is an RSA key of fewer than 2048 bits")
+        return key, "RS256"
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
+        return key, "ES256"
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return key, "EdDSA"
+    raise SettingsError(
+        "JWT_PUBLIC_KEY must be an RSA, EC P-256 or Ed25519 public key "
+        f"(for RS256, ES256 or EdDSA), not {type(key).__name__}"
+    )
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from typing import Any
 
@@ -15,27 +16,55 @@ batches_t = Batch.__table__
 jobs_t = Job.__table__
 bookings_t = Booking.__table__
 
+# A refused booking is stored as a few short lines, whatever its body held: at most about
+# 1 KB each, so 1,000 refusals stay under a megabyte.
+REJECTION_FIELDS = 3  # field problems kept; the rest are only counted
+REJECTION_CHARS = 120  # characters kept of a field name, a message or the detail
+
+
+def compact_rejection(problem: dict[str, Any]) -> dict[str, Any]:
+    """A refused booking's problem as stored: its first fields, one short message each."""
+    out = {
+        k: v[:REJECTION_CHARS] if isinstance(v, str) else v
+        for k, v in problem.items()
+        if k != "errors"
+    }
+    errors = problem.get("errors") or {}
+    if errors:
+        kept = itertools.islice(errors.items(), REJECTION_FIELDS)
+        out["errors"] = {str(k)[:REJECTION_CHARS]: [_first_line(v)] for k, v in kept}
+        out["error_count"] = max(out.get("error_count") or 0, len(errors))
+    return out
+
+
+def _first_line(messages: Any) -> str:
+    first = messages[0] if isinstance(messages, list) and messages else messages
+    return str(first)[:REJECTION_CHARS]
+
 
 def insert_batch(
     conn: Connection,
     owner: str,
     total: int,
     rejected: dict[int, dict[str, Any]],
-    accepted: list[tuple[int, str, BookingRequest]],
+    accepted: list[tuple[int, str, BookingRequest, int | None]],
 ) -> tuple[uuid.UUID, dict[int, uuid.UUID]]:
-    """Write the batch and one queued job per accepted (position, owner, request)."""
+    """Write the batch, its refusals compacted, and one queued job per accepted
+    (position, owner, request, seat quota)."""
     batch_id = uuid.uuid4()
     conn.execute(
         insert(batches_t).values(
             id=batch_id,
             owner=owner,
             total=total,
-            rejected={str(i): problem for i, problem in rejected.items()},
+            rejected={str(i): compact_rejection(problem) for i, problem in rejected.items()},
         )
     )
     rows = {
-        index: job_row(job_owner, request, batch_id=batch_id, batch_index=index)
-        for index, job_owner, request in accepted
+        index: job_row(
+            job_owner, request, batch_id=batch_id, batch_index=index, seat_quota=seat_quota
+        )
+        for index, job_owner, request, seat_quota in accepted
     }
     if rows:
         conn.execute(insert(jobs_t), list(rows.values()))

@@ -28,6 +28,7 @@ class ClaimedJob:
     owner: str
     request: BookingRequest
     submitted_at: dt.datetime | None = None
+    seat_quota: int | None = None  # the client's seats per departure when it was accepted
 
 
 def job_row(owner: str, request: BookingRequest, **extra: Any) -> dict[str, Any]:
@@ -49,8 +50,15 @@ def insert_job(
     request: BookingRequest,
     idempotency_key: str | None = None,
     request_hash: str | None = None,
+    seat_quota: int | None = None,
 ) -> uuid.UUID:
-    row = job_row(owner, request, idempotency_key=idempotency_key, request_hash=request_hash)
+    row = job_row(
+        owner,
+        request,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        seat_quota=seat_quota,
+    )
     conn.execute(insert(jobs_t).values(row))
     return row["id"]
 
@@ -121,11 +129,19 @@ def claim_departure_jobs(
             jobs_t.c.owner,
             jobs_t.c.request,
             jobs_t.c.submitted_at,
+            jobs_t.c.seat_quota,
         )
     ).all()
     rows.sort(key=lambda r: r.seq)
     return [
-        ClaimedJob(r.id, r.attempt, r.owner, BookingRequest.from_json(r.request), r.submitted_at)
+        ClaimedJob(
+            r.id,
+            r.attempt,
+            r.owner,
+            BookingRequest.from_json(r.request),
+            r.submitted_at,
+            r.seat_quota,
+        )
         for r in rows
     ]
 

@@ -129,6 +129,20 @@ class Job(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    seat_quota: Mapped[int | None] = mapped_column(Integer)
+
+
+class ClientQuota(Base):
+    __tablename__ = "client_quotas"
+    client: Mapped[str] = mapped_column(Text, primary_key=True)
+    passengers_per_booking: Mapped[int | None] = mapped_column(Integer)
+    bookings_per_batch: Mapped[int | None] = mapped_column(Integer)
+    seats_per_departure: Mapped[int | None] = mapped_column(Integer)
+    open_jobs: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_by: Mapped[str] = mapped_column(Text)
 
 
 class Batch(Base):

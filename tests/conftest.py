@@ -45,6 +45,18 @@ SESSION_JWT_SECRET = secrets.token_urlsafe(48)
 def _test_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("JWT_SECRET", SESSION_JWT_SECRET)
+    # The suite's clients are not the honest kind the defaults are sized for (a race of
+    # 160 bookings from one subject, say): tests/e2e/test_rate_limits.py sets its own.
+    for budget in ("ADDRESS", "AUTH_FAILURES", "SUBMIT", "POLL", "READ"):
+        env.setdefault(f"RATE_LIMIT_{budget}", "100000/second")
+    # Likewise quotas: races and storms book hundreds of seats for one client.
+    for quota in (
+        "PASSENGERS_PER_BOOKING",
+        "BOOKINGS_PER_BATCH",
+        "SEATS_PER_DEPARTURE",
+        "OPEN_JOBS",
+    ):
+        env.setdefault(f"QUOTA_{quota}", "100000")
     env.setdefault("DATABASE_URL", DEFAULT_TEST_DB)
     env.setdefault("REDIS_URL", DEFAULT_TEST_REDIS)
     env.setdefault("SWEEP_INTERVAL_SECONDS", "1")

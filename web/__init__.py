@@ -6,14 +6,14 @@ import logging
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from models.db import make_engine
 from models.timetable_cache import TimetableCache
 from settings import Settings, load_settings, require_secrets
 from tasks.app import create_celery
 from web.api import RailApi
-
-MAX_BODY_BYTES = 4 * 1024 * 1024
+from web.guards import MAX_BODY_BYTES  # the largest; per-route limits in web/guards.py
 
 
 def create_app(settings: Settings | None = None, **config: Any) -> Flask:
@@ -31,6 +31,8 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         JSON_SORT_KEYS=False,
     )
     app.config.update(config)
+    if settings.trusted_proxy_hops:  # the client's address as nginx saw it, for the limits
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_hops)  # type: ignore[method-assign]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["rail"] = {
         "settings": settings,
@@ -45,17 +47,32 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     }
     logging.basicConfig(level=logging.INFO)
 
-    from web import auth, batches, bookings, cli, departures, ops, problems, timetable
+    from web import (
+        auth,
+        batches,
+        bookings,
+        cli,
+        departures,
+        guards,
+        ops,
+        problems,
+        quotas,
+        ratelimit,
+        timetable,
+    )
 
     api = RailApi(app)
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     api.spec.options["security"] = [{"bearer": []}]
-    for blueprint in (timetable.blp, departures.blp, bookings.blp, batches.blp):
+    for blueprint in (timetable.blp, departures.blp, bookings.blp, batches.blp, quotas.blp):
         api.register_blueprint(blueprint, url_prefix="/v1")
     ops.register(app)  # first: its request timer starts before authentication
+    ratelimit.register_before_authentication(app, settings)
     app.before_request(auth.authenticate)
+    ratelimit.register_after_authentication(app)
     problems.register(app)
+    guards.register(app)  # after authentication: a stranger's body is never read
     cli.register(app)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -15,11 +16,16 @@ from models.errors import NotFound, RailError, problem
 from web import db
 from web.auth import identity, roles
 from web.bookings import admit, enqueue, owner_of
-from web.pagination import decode_cursor, encode_cursor
+from web.pagination import decode_cursor, encode_cursor, fit
 from web.problems import flatten
+from web.quotas import Admission
 from web.schemas import BatchInSchema, BatchSchema, BookingInSchema, PageArgs
 
 blp = Blueprint("batches", __name__, description="Many bookings at once.")
+
+# A page of a batch's jobs stays a few hundred KiB: fewer jobs than `limit` when their
+# errors are long, with a next_cursor.
+PAGE_BYTES = 256 * 1024
 
 
 @blp.route("/batches", methods=["POST"])
@@ -30,9 +36,11 @@ def create_batch(data: dict[str, Any]) -> Any:
     """Accept a batch: one job per accepted booking; refused ones are reported in place."""
     schema = BookingInSchema()
     rejected: dict[int, dict[str, Any]] = {}
-    accepted: list[tuple[int, str, BookingRequest]] = []
+    accepted: list[tuple[int, str, BookingRequest, int]] = []
     with db.engine().begin() as conn:
         services = db.service_lookup(conn)
+        quotas = Admission(conn)
+        quotas.batch(len(data["bookings"]))
         for index, body in enumerate(data["bookings"]):
             try:
                 if not isinstance(body, dict):
@@ -40,24 +48,29 @@ def create_batch(data: dict[str, Any]) -> Any:
                 loaded = schema.load(body)
                 owner = owner_of(loaded.get("client"))
                 admit(conn, loaded["request"], services)
+                seat_quota = quotas.booking(owner, loaded["request"])
             except ValidationError as invalid:
-                rejected[index] = problem(
-                    "validation_error",
-                    "Invalid request",
-                    422,
-                    "The booking is not valid.",
-                    errors=flatten(invalid.messages),
+                rejected[index] = batch_repo.compact_rejection(
+                    problem(
+                        "validation_error",
+                        "Invalid request",
+                        422,
+                        "The booking is not valid.",
+                        errors=flatten(invalid.messages),
+                    )
                 )
             except RailError as refused:
-                rejected[index] = problem(
-                    refused.code,
-                    refused.title,
-                    refused.status,
-                    refused.detail,
-                    errors=refused.errors,
+                rejected[index] = batch_repo.compact_rejection(
+                    problem(
+                        refused.code,
+                        refused.title,
+                        refused.status,
+                        refused.detail,
+                        errors=refused.errors,
+                    )
                 )
             else:
-                accepted.append((index, owner, loaded["request"]))
+                accepted.append((index, owner, loaded["request"], seat_quota))
         batch_id, job_ids = batch_repo.insert_batch(
             conn, identity().sub, len(data["bookings"]), rejected, accepted
         )
@@ -76,7 +89,7 @@ def create_batch(data: dict[str, Any]) -> Any:
 
 
 def _wake_ups(
-    accepted: list[tuple[int, str, BookingRequest]], job_ids: dict[int, uuid.UUID]
+    accepted: list[tuple[int, str, BookingRequest, int]], job_ids: dict[int, uuid.UUID]
 ) -> list[uuid.UUID]:
     """One message per departure and per chunk of its jobs, not one per job.
 
@@ -87,7 +100,7 @@ def _wake_ups(
     # only add publishes while a single lock holder serves them all.
     size = max(db.settings().allocation_batch_size, 100)
     by_departure: dict[tuple[str, str], list[uuid.UUID]] = {}
-    for index, _, request in accepted:
+    for index, _, request, _ in accepted:
         by_departure.setdefault((request.service, request.date.isoformat()), []).append(
             job_ids[index]
         )
@@ -112,21 +125,12 @@ def get_batch(args: dict[str, Any], batch_id: str) -> Any:
         counts = batch_repo.status_counts(conn, key)
         stop = min(start + limit, batch.total)
         rows = batch_repo.jobs_between(conn, key, start, stop)
-    jobs = []
-    for i in range(start, stop):
-        if str(i) in batch.rejected:
-            jobs.append({"id": None, "status": "rejected", "error": batch.rejected[str(i)]})
-            continue
-        row = rows[i]
-        jobs.append(
-            {
-                "id": str(row.id),
-                "status": row.status,
-                "reference": row.reference,
-                "error": row.error,
-                "links": {"self": f"/v1/jobs/{row.id}"},
-            }
-        )
+    jobs = fit(
+        (_job_entry(batch, rows, i) for i in range(start, stop)),
+        lambda job: len(json.dumps(job)),
+        PAGE_BYTES,
+    )
+    stop = start + len(jobs)
     return {
         "id": str(batch.id),
         "submitted_at": batch.submitted_at.isoformat(),
@@ -138,4 +142,18 @@ def get_batch(args: dict[str, Any], batch_id: str) -> Any:
         "jobs": jobs,
         "next_cursor": encode_cursor(stop) if stop < batch.total else None,
         "links": {"self": f"/v1/batches/{batch.id}"},
+    }
+
+
+def _job_entry(batch: Any, rows: dict[int, Any], i: int) -> dict[str, Any]:
+    """The batch's job at position `i`, or its refusal."""
+    if str(i) in batch.rejected:
+        return {"id": None, "status": "rejected", "error": batch.rejected[str(i)]}
+    row = rows[i]
+    return {
+        "id": str(row.id),
+        "status": row.status,
+        "reference": row.reference,
+        "error": row.error,
+        "links": {"self": f"/v1/jobs/{row.id}"},
     }

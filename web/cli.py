@@ -14,7 +14,7 @@ from marshmallow import ValidationError
 from models import timetable_repo
 from models.errors import RailError
 from web import db
-from web.auth import ROLES, issue_token
+from web.auth import CLIENT_ID_PATTERN, ROLES, issue_token
 from web.problems import flatten
 from web.schemas import TimetableSchema
 
@@ -40,10 +40,32 @@ def register(app: Flask) -> None:
     @app.cli.command("token")
     @click.option("--sub", required=True, help="The caller's id (a client id for clients).")
     @click.option("--role", required=True, type=click.Choice(ROLES))
-    @click.option("--hours", default=24, show_default=True, help="How long the token lasts.")
-    def token(sub: str, role: str, hours: int) -> None:
-        """Print a bearer token for local use."""
-        click.echo(issue_token(db.settings().jwt_secret, sub, role, dt.timedelta(hours=hours)))
+    @click.option(
+        "--hours",
+        type=click.IntRange(min=1),
+        help="How long the token lasts.  [default: 24, or JWT_MAX_LIFETIME_SECONDS if shorter]",
+    )
+    def token(sub: str, role: str, hours: int | None) -> None:
+        """Print a bearer token (HS256, signed with JWT_SECRET) for local use."""
+        settings = db.settings()
+        if settings.jwt_public_key:
+            raise click.ClickException(
+                "JWT_PUBLIC_KEY is set: the API accepts only tokens signed by the identity "
+                "provider, and this command cannot sign one. Ask the identity provider."
+            )
+        if not CLIENT_ID_PATTERN.fullmatch(sub):
+            raise click.BadParameter("1-64 letters, digits and ._@-", param_hint="--sub")
+        cap = settings.jwt_max_lifetime_seconds
+        if hours is None:
+            ttl = min(dt.timedelta(hours=24), dt.timedelta(seconds=cap))
+        elif hours * 3600 > cap:
+            raise click.BadParameter(
+                f"{hours} hours is longer than JWT_MAX_LIFETIME_SECONDS ({cap} s)",
+                param_hint="--hours",
+            )
+        else:
+            ttl = dt.timedelta(hours=hours)
+        click.echo(issue_token(settings.jwt_secret, sub, role, ttl))
 
     timetable = AppGroup("timetable", help="Timetable documents.")
 

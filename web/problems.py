@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any
 
@@ -29,6 +30,11 @@ OUTAGES = (
 )
 RETRY_AFTER_OUTAGE_SECONDS = 5
 
+# An error list fits a screen: the first fields with problems, a few short messages each.
+MAX_ERROR_FIELDS = 50
+MAX_FIELD_MESSAGES = 3
+MAX_MESSAGE_CHARS = 300
+
 HTTP_CODES = {
     400: "validation_error",
     401: "unauthorized",
@@ -51,6 +57,29 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def bounded(
+    errors: dict[str, list[str]] | None,
+    count: int | None = None,
+    fields: int = MAX_ERROR_FIELDS,
+    messages: int = MAX_FIELD_MESSAGES,
+) -> dict[str, Any]:
+    """`errors` and `error_count` for a problem: the first `fields`, and how many in all."""
+    if not errors:
+        return {}
+    first = itertools.islice(errors.items(), fields)
+    return {
+        "errors": {
+            str(k)[:MAX_MESSAGE_CHARS]: [str(m)[:MAX_MESSAGE_CHARS] for m in _listed(v)[:messages]]
+            for k, v in first
+        },
+        "error_count": max(count or 0, len(errors)),
+    }
+
+
+def _listed(messages: Any) -> list:
+    return list(messages) if isinstance(messages, list | tuple) else [messages]
 
 
 def flatten(messages: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -89,8 +118,12 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(RailError)
     def _rail(error: RailError) -> Response:
+        count = getattr(error, "error_count", None)  # a guard's refusal counts what it cut
         return problem_response(
-            problem(error.code, error.title, error.status, error.detail, errors=error.errors)
+            problem(
+                error.code, error.title, error.status, error.detail, **bounded(error.errors, count)
+            ),
+            getattr(error, "headers", None),  # e.g. a rate limit's Retry-After
         )
 
     @app.errorhandler(HTTPException)
@@ -107,7 +140,7 @@ def register(app: Flask) -> None:
                     )
             detail = "The request is not valid." if errors else (error.description or "")
             return problem_response(
-                problem("validation_error", "Invalid request", 422, detail, errors=errors or None)
+                problem("validation_error", "Invalid request", 422, detail, **bounded(errors))
             )
         code = HTTP_CODES.get(status, "internal_error" if status >= 500 else "validation_error")
         headers = {}

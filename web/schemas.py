@@ -117,16 +117,18 @@ class SeatSchema(Schema):
 class SeatsField(fields.Field):
     """Either a count of seats (numbered `A1`…) or a list of seats in seat order."""
 
+    MAX_SEATS = 1000
+
     def _deserialize(self, value, attr, data, **kwargs):  # type: ignore[no-untyped-def]
         if isinstance(value, bool):
             raise ValidationError("A count of seats or a list of seats.")
         if isinstance(value, int):
-            if not 1 <= value <= 1000:
-                raise ValidationError("Between 1 and 1000 seats.")
+            if not 1 <= value <= self.MAX_SEATS:
+                raise ValidationError(f"Between 1 and {self.MAX_SEATS} seats.")
             return value
         if isinstance(value, list):
-            if not 1 <= len(value) <= 1000:
-                raise ValidationError("Between 1 and 1000 seats.")
+            if not 1 <= len(value) <= self.MAX_SEATS:
+                raise ValidationError(f"Between 1 and {self.MAX_SEATS} seats.")
             return SeatSchema(many=True).load(value)
         raise ValidationError("A count of seats or a list of seats.")
 
@@ -233,6 +235,10 @@ class ServiceOutSchema(ServiceDocSchema):
 
 # -- booking requests -------------------------------------------------------------------
 
+# A passenger's tickets may not overlap, so they are at most the route's legs; real
+# journeys change seats a few times. Bounds the work one booking can ask for.
+MAX_TICKETS_PER_PASSENGER = 20
+
 
 class TicketInSchema(Schema):
     origin = _code(required=True)
@@ -249,7 +255,7 @@ class PassengerInSchema(Schema):
         fields.Nested(TicketInSchema),
         allow_none=True,
         load_default=None,
-        validate=validate.Length(1, 50),
+        validate=validate.Length(1, MAX_TICKETS_PER_PASSENGER),
     )
 
     @validates_schema
@@ -358,7 +364,12 @@ class ProblemSchema(Schema):
     status = fields.Integer()
     detail = fields.String()
     code = fields.String()
-    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "The first 50 fields with problems, a few messages each."},
+    )
+    error_count = fields.Integer(metadata={"description": "How many fields had problems."})
     tickets = fields.List(fields.Nested(TicketFailureSchema))
 
 

@@ -18,12 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.exceptions import LockError
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 import metrics
-from models import booking_repo, job_repo, timetable_repo
+from models import booking_repo, job_repo, quota_repo, timetable_repo
 from models.booking import plan
 from models.errors import AllocationRefused, BookingClosed, RailError, job_problem
+from models.quotas import QuotaExceeded, check_seats
 from models.seating import choose_seats
 from workers.locks import departure_lock
 from workers.runtime import Runtime
@@ -108,10 +110,13 @@ def serve_departure(
                 service = rt.timetables.lookup(conn)(service_id)
             occupancy = booking_repo.load_occupancy(conn, service_id, date)
             now = clock()
+            held: dict[str, int] = {}  # owners' passengers on the departure, as we go
             for job in claimed:
                 booking_id, error = None, None
                 if service is None:
                     error = job_problem("internal_error", f"Service {service_id} is gone.")
+                elif (over := _over_seat_quota(conn, job, held)) is not None:
+                    error = over
                 else:
                     try:
                         asks = plan(service, job.request, now, s.booking_horizon_days)
@@ -128,6 +133,8 @@ def serve_departure(
                         )
                         for a in given:
                             occupancy.take(a.seat.number, a.start, a.end)
+                        if job.owner in held:
+                            held[job.owner] += len(job.request.passengers)
                 if not job_repo.finish_job(conn, job, booking_id=booking_id, error=error):
                     raise Fenced(str(job.id))
                 ended.append((job, None if error is None else error["code"]))
@@ -147,6 +154,23 @@ def serve_departure(
         raise
     _count_committed(ended, time.perf_counter() - started)
     return result
+
+
+def _over_seat_quota(
+    conn: Connection, job: job_repo.ClaimedJob, held: dict[str, int]
+) -> dict | None:
+    """The quota_exceeded problem if this job would take its client past the seat quota it
+    was accepted under; exact here, under the departure's lock."""
+    if job.seat_quota is None:
+        return None
+    if job.owner not in held:
+        r = job.request
+        held[job.owner] = quota_repo.seats_held(conn, job.owner, r.service, r.date)
+    try:
+        check_seats(job.seat_quota, held[job.owner], len(job.request.passengers))
+    except QuotaExceeded as over:
+        return job_problem(over.code, over.detail)
+    return None
 
 
 def _count_committed(ended: list[tuple[job_repo.ClaimedJob, str | None]], seconds: float) -> None:

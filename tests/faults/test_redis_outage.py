@@ -66,3 +66,19 @@ def test_a_worker_holding_an_unacked_message_survives_a_redis_restart(
     assert metric(api.url, "rail_enqueue_failed_total") >= failed_sends + len(during)
     seats = {job["booking"]["passengers"][0]["tickets"][0]["seat"] for job in jobs}
     assert len(seats) == 7
+
+
+def test_reads_are_served_without_limits_while_redis_is_down(own_redis, system_factory):
+    system = system_factory({"REDIS_URL": own_redis.url, "RATE_LIMIT_READ": "3/minute"})
+    api = system.start()
+    unlimited = metric(api.url, "rail_rate_limit_unavailable_total")
+    own_redis.stop()
+    try:
+        answers = [api.get("/v1/stations", sub="reader").status_code for _ in range(6)]
+        assert answers == [200] * 6  # fail open: past the budget, yet served
+    finally:
+        own_redis.start()
+    assert metric(api.url, "rail_rate_limit_unavailable_total") > unlimited
+    time.sleep(1.5)  # the limiter tries Redis again after its back-off
+    answers = [api.get("/v1/stations", sub="reader").status_code for _ in range(5)]
+    assert answers[:3] == [200] * 3 and answers[3:] == [429, 429]
