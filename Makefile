@@ -44,7 +44,7 @@ with_services = exports="$$($(SERVICES) $(1))" && eval "$$exports" &&
 with_secrets = export JWT_SECRET="$${JWT_SECRET:-$$(scripts/secret.sh .run/jwt_secret)}" \
 	  FLOWER_PASSWORD="$${FLOWER_PASSWORD:-$$(scripts/secret.sh .run/flower_password)}" &&
 
-.PHONY: help venv services migrate seed run token ctl test lint format bench-seed bench-queries bench-load clean
+.PHONY: help venv services migrate seed run token ctl test lint format bench-seed bench-queries bench-load bench-abuse clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -126,6 +126,9 @@ bench-queries: venv ## p50/p99 of the read endpoints at 10k, 100k, 1M tickets (r
 bench-load: venv ## HTTP load on a system it starts itself (LOAD_ARGS="--compare-batching")
 	@$(call with_services,--db rail_load --redis-db 12) $(BIN)/python -m bench.load --start \
 	  --database-url "$$DATABASE_URL" --redis-url "$$REDIS_URL" $(LOAD_ARGS)
+
+bench-abuse: venv ## replay the old system's abusive requests on a system it starts (ABUSE_ARGS="--only 1,9")
+	@$(call with_services,--db rail_load --redis-db 12) $(BIN)/python -m bench.abuse --database-url "$$DATABASE_URL" --redis-url "$$REDIS_URL" $(ABUSE_ARGS)
 
 clean: ## stop the private PostgreSQL/Redis, delete .run/ and the caches (keeps .venv)
 	$(SERVICES) purge

@@ -61,11 +61,10 @@ class Settings:
     prometheus_multiproc_dir: str = ""
     # Rate limits ("off" for none), in `limits` notation: see web/ratelimit.py. Sized so
     # that the load benchmark's clients (one address, one subject each) never meet them.
-    rate_limit_address: str = "1000/second"
     rate_limit_auth_failures: str = "20/minute"
-    rate_limit_submit: str = "10/second;600/minute"
-    rate_limit_poll: str = "50/second;3000/minute"
-    rate_limit_read: str = "20/second;1200/minute"
+    rate_limit_submit: str = "10/second"
+    rate_limit_poll: str = "50/second"
+    rate_limit_read: str = "20/second"
     # Quotas per client (an operator sets a client's own: GET/PUT /v1/clients/{id}/quotas);
     # an operator booking for a client has at least the operator figures.
     quota_passengers_per_booking: int = 9
@@ -122,7 +121,7 @@ def _check(s: Settings) -> None:
         raise SettingsError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://...)")
     if not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError("REDIS_URL must be a Redis URL (redis://host:port/db)")
-    for name in ("address", "auth_failures", "submit", "poll", "read"):
+    for name in ("auth_failures", "submit", "poll", "read"):
         value = getattr(s, f"rate_limit_{name}")
         if value.strip().lower() != "off":
             try:

@@ -781,10 +781,21 @@ def run_started(options: argparse.Namespace, batch_size: int, engine: Engine) ->
         JWT_SECRET=os.environ.get("JWT_SECRET") or secrets.token_hex(32),
         PYTHONUNBUFFERED="1",
     )
+    # Each load client stands for a travel agency booking for many travellers: quotas
+    # sized for one person would refuse the hot train. Rate limits keep their defaults,
+    # which are sized for these clients.
+    for quota, value in (
+        ("SEATS_PER_DEPARTURE", "100000"),
+        ("BOOKINGS_PER_BATCH", "1000"),
+        ("OPEN_JOBS", "100000"),
+    ):
+        env.setdefault(f"QUOTA_{quota}", value)
     settings = load_settings(env)
     system = System(
         env=env,
-        web=WebConfig(options.web_class, options.web_workers, options.web_threads),
+        web=WebConfig(
+            options.web_class, options.web_workers, options.web_threads, nginx=options.nginx
+        ),
         workers=WorkerConfig(
             options.celery_procs,
             options.celery_concurrency,
@@ -899,6 +910,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--web-class", choices=("sync", "gthread"), default="sync")
     g.add_argument("--web-workers", type=int, default=3)
     g.add_argument("--web-threads", type=int, default=4, help="gthread only")
+    g.add_argument(
+        "--nginx", action="store_true", help="nginx in front of gunicorn, as make run has it"
+    )
     g.add_argument("--celery-procs", type=int, default=1, help="celery worker processes")
     g.add_argument("--celery-concurrency", type=int, default=4, help="pool size of each")
     g.add_argument("--celery-pool", choices=("prefork", "threads", "solo"), default="prefork")
@@ -968,6 +982,8 @@ def main(argv: list[str] | None = None) -> int:
             check_local_redis(options.redis_url)
         results: list[Result] = []
         if options.start:
+            # One secret for the seeding command and the system this run starts.
+            os.environ.setdefault("JWT_SECRET", secrets.token_hex(32))
             env = dict(os.environ, DATABASE_URL=options.database_url, REDIS_URL=options.redis_url)
             prepare_database(options.database_url, env, reset=options.reset_db)
             engine = create_engine(options.database_url, pool_size=2)

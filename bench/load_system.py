@@ -91,11 +91,13 @@ class WebConfig:
     workers: int = 3
     threads: int = 4
     backlog: int = 2048
+    nginx: bool = False  # nginx in front, as `make run` deploys it (ops/nginx.conf.in)
 
     def describe(self) -> str:
+        front = "nginx, then " if self.nginx else ""
         if self.worker_class == "sync":
-            return f"gunicorn sync, {self.workers} workers"
-        return f"gunicorn gthread, {self.workers} workers x {self.threads} threads"
+            return f"{front}gunicorn sync, {self.workers} workers"
+        return f"{front}gunicorn gthread, {self.workers} workers x {self.threads} threads"
 
 
 @dataclass
@@ -139,13 +141,15 @@ class System:
             "--workers",
             str(self.web.workers),
             "--bind",
-            f"127.0.0.1:{self.port}",
+            f"unix:{self.logdir}/gunicorn.sock" if self.web.nginx else f"127.0.0.1:{self.port}",
             "--backlog",
             str(self.web.backlog),
         ]
         if self.web.worker_class == "gthread":
             web += ["--threads", str(self.web.threads)]
         self._spawn("web", [*web, "web:create_app()"])
+        if self.web.nginx:
+            self._start_nginx()
         for i in range(self.workers.processes):
             self._spawn(
                 f"worker{i}",
@@ -183,6 +187,34 @@ class System:
                 ],
             )
         self._wait_http(f"http://127.0.0.1:{self.port}/healthz", timeout)
+
+    def _start_nginx(self) -> None:
+        script = str(ROOT / "scripts" / "nginx.sh")
+        nginx = subprocess.run(
+            [script, "bin"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        subprocess.run(
+            [
+                script,
+                "render",
+                str(self.logdir),
+                f"127.0.0.1:{self.port}",
+                f"unix:{self.logdir}/gunicorn.sock",
+            ],
+            check=True,
+        )
+        self._spawn(
+            "nginx",
+            [
+                nginx,
+                "-c",
+                str(self.logdir / "nginx.conf"),
+                "-p",
+                str(self.logdir / "nginx"),
+                "-g",
+                "daemon off;",
+            ],
+        )
 
     def _spawn(self, name: str, args: list[str]) -> None:
         log = (self.logdir / f"{name}.log").open("ab")
@@ -232,7 +264,7 @@ class System:
         """The pids whose process trees make up each part, for CpuMeter."""
         groups: dict[str, list[int]] = {"web": [], "worker": []}
         for name, proc in self.procs.items():
-            groups["web" if name == "web" else "worker"].append(proc.pid)
+            groups["web" if name in ("web", "nginx") else "worker"].append(proc.pid)
         return groups
 
 

@@ -36,18 +36,29 @@ def set_override(conn: Connection, client: str, values: QuotaOverride, by: str) 
     )
 
 
-def open_jobs(conn: Connection, owner: str) -> int:
-    """The client's jobs not yet ended."""
-    return conn.execute(
-        select(func.count())
-        .select_from(jobs_t)
-        .where(jobs_t.c.owner == owner, jobs_t.c.status.in_(("queued", "running")))
-    ).scalar_one()
+def seats_held_by(
+    conn: Connection, owners: list[str], service_id: str, date: dt.date
+) -> dict[str, int]:
+    """seats_held for several clients at once (the worker's transaction)."""
+    if not owners:
+        return {}
+    query = (
+        select(bookings_t.c.owner, func.count())
+        .select_from(passengers_t.join(bookings_t, bookings_t.c.id == passengers_t.c.booking_id))
+        .where(
+            bookings_t.c.owner.in_(owners),
+            bookings_t.c.service_id == service_id,
+            bookings_t.c.date == date,
+            bookings_t.c.status == "confirmed",
+        )
+        .group_by(bookings_t.c.owner)
+    )
+    found = dict(conn.execute(query).all())
+    return {owner: found.get(owner, 0) for owner in owners}
 
 
-def seats_held(conn: Connection, owner: str, service_id: str, date: dt.date) -> int:
-    """The client's passengers in confirmed bookings on one departure."""
-    return conn.execute(
+def _seats_held_query(owner: str, service_id: str, date: dt.date):  # type: ignore[no-untyped-def]
+    return (
         select(func.count())
         .select_from(passengers_t.join(bookings_t, bookings_t.c.id == passengers_t.c.booking_id))
         .where(
@@ -56,4 +67,29 @@ def seats_held(conn: Connection, owner: str, service_id: str, date: dt.date) -> 
             bookings_t.c.date == date,
             bookings_t.c.status == "confirmed",
         )
-    ).scalar_one()
+    )
+
+
+def admission_figures(
+    conn: Connection, owner: str, service_id: str, date: dt.date
+) -> tuple[QuotaOverride, int, int]:
+    """In one round trip: the client's own quotas (all None: the defaults), its jobs not
+    yet ended, and its passengers on the departure."""
+    own = [
+        select(quotas_t.c[name]).where(quotas_t.c.client == owner).scalar_subquery().label(name)
+        for name in FIELDS
+    ]
+    pending = (
+        select(func.count())
+        .select_from(jobs_t)
+        .where(jobs_t.c.owner == owner, jobs_t.c.status.in_(("queued", "running")))
+    )
+    row = conn.execute(
+        select(
+            *own,
+            pending.scalar_subquery().label("open_jobs_now"),
+            _seats_held_query(owner, service_id, date).scalar_subquery().label("held"),
+        )
+    ).one()
+    override = QuotaOverride(**{name: getattr(row, name) for name in FIELDS})
+    return override, row.open_jobs_now, row.held

@@ -47,7 +47,7 @@ def _test_env() -> dict[str, str]:
     env.setdefault("JWT_SECRET", SESSION_JWT_SECRET)
     # The suite's clients are not the honest kind the defaults are sized for (a race of
     # 160 bookings from one subject, say): tests/e2e/test_rate_limits.py sets its own.
-    for budget in ("ADDRESS", "AUTH_FAILURES", "SUBMIT", "POLL", "READ"):
+    for budget in ("AUTH_FAILURES", "SUBMIT", "POLL", "READ"):
         env.setdefault(f"RATE_LIMIT_{budget}", "100000/second")
     # Likewise quotas: races and storms book hundreds of seats for one client.
     for quota in (

@@ -69,9 +69,8 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     for blueprint in (timetable.blp, departures.blp, bookings.blp, batches.blp, quotas.blp):
         api.register_blueprint(blueprint, url_prefix="/v1")
     ops.register(app)  # first: its request timer starts before authentication
-    ratelimit.register_before_authentication(app, settings)
     app.before_request(auth.authenticate)
-    ratelimit.register_after_authentication(app)
+    ratelimit.register(app, settings)
     problems.register(app)
     guards.register(app)  # after authentication: a stranger's body is never read
     cli.register(app)

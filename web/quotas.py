@@ -81,13 +81,13 @@ class Admission:
         self._open: dict[str, int] = {}
         self._held: dict[tuple[str, str, dt.date], int] = {}
 
-    def quotas(self, client: str) -> Quotas:
+    def quotas(self, client: str, own: QuotaOverride | None = None) -> Quotas:
         """The quotas of a request made for `client` by the caller."""
         if client not in self._quotas:
             settings = db.settings()
             self._quotas[client] = effective(
                 defaults(settings),
-                quota_repo.get_override(self.conn, client),
+                own if own is not None else quota_repo.get_override(self.conn, client),
                 by_operator=identity().role == "operator",
                 operator_defaults=defaults(settings, operator=True),
             )
@@ -99,14 +99,15 @@ class Admission:
 
     def booking(self, owner: str, request: BookingRequest) -> int:
         """Refuse a booking over its client's quotas; the seat quota its job carries."""
+        departure = (owner, request.service, request.date)
+        if departure not in self._held:  # one round trip for what this request needs
+            own, open_jobs, held = quota_repo.admission_figures(self.conn, *departure)
+            self.quotas(owner, own)
+            self._open.setdefault(owner, open_jobs)
+            self._held[departure] = held
         quotas, asked = self.quotas(owner), len(request.passengers)
         check_passengers(quotas, asked)
-        if owner not in self._open:
-            self._open[owner] = quota_repo.open_jobs(self.conn, owner)
         check_open_jobs(quotas, self._open[owner], 1)
-        departure = (owner, request.service, request.date)
-        if departure not in self._held:
-            self._held[departure] = quota_repo.seats_held(self.conn, *departure)
         check_seats(quotas.seats_per_departure, self._held[departure], asked)
         self._open[owner] += 1
         self._held[departure] += asked

@@ -1,12 +1,15 @@
 """Rate limits, counted in Redis: no caller can starve the others.
 
-Budgets (each a `limits` expression, e.g. "10/second;600/minute", set in the environment):
+Budgets (each a `limits` expression, e.g. "10/second" or "10/second;600/minute", set in
+the environment), one Redis round trip per request and per window:
 
-- `address`: every /v1 request, per client address, before authentication;
-- `auth_failures`: refused tokens, per client address; once spent, the address is
-  answered 429 before its token is even checked;
+- `auth_failures`: requests without a valid token, per client address (before anyone is
+  authenticated); once spent, the address is answered 429 instead of 401;
 - `submit` (writes: bookings, batches, cancellations, timetable), `poll` (GET of a job or
   a batch) and `read` (every other GET): per token subject, after authentication.
+
+nginx adds a per-address flood guard of its own in front (ops/nginx.conf.in), which
+costs the API nothing.
 
 Past a budget: `429 rate_limited` with `Retry-After` and the IETF draft's `RateLimit` /
 `RateLimit-Policy` headers. If Redis cannot be reached the request is served (fail open),
@@ -15,7 +18,6 @@ and the event is logged and counted; the limiter then leaves Redis alone for a s
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
@@ -28,11 +30,13 @@ from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 import metrics
-from models.errors import RailError
+from models.errors import RailError, problem
 from settings import Settings
+from web.problems import problem_response
 
 log = logging.getLogger(__name__)
 
+BUDGETS = ("auth_failures", "submit", "poll", "read")
 POLL_PREFIXES = ("/v1/jobs/", "/v1/batches/")
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # After Redis failed, serve without limits this long before trying it again.
@@ -78,8 +82,7 @@ class Limiter:
         )
         self.window = SlidingWindowCounterRateLimiter(storage)
         self.budgets = {
-            name: parse_budget(name, getattr(settings, f"rate_limit_{name}"))
-            for name in ("address", "auth_failures", "submit", "poll", "read")
+            name: parse_budget(name, getattr(settings, f"rate_limit_{name}")) for name in BUDGETS
         }
         self._skip_until = 0.0
 
@@ -91,18 +94,6 @@ class Limiter:
         try:
             for item in found.items:
                 if not self.window.hit(item, budget, who):
-                    raise self._refusal(found, item, who)
-        except StorageError as error:
-            self._unavailable(error)
-
-    def check(self, budget: str, who: str) -> None:
-        """RateLimited if `budget` is already spent for `who`, counting nothing."""
-        found = self.budgets[budget]
-        if not found.items or time.monotonic() < self._skip_until:
-            return
-        try:
-            for item in found.items:
-                if not self.window.test(item, budget, who):
                     raise self._refusal(found, item, who)
         except StorageError as error:
             self._unavailable(error)
@@ -140,16 +131,6 @@ def _limited_path() -> bool:
     return request.path.startswith("/v1/") and request.path != "/v1/openapi.json"
 
 
-def before_authentication() -> None:
-    """before_request: the address's budget, and no token checks for an address that has
-    failed too many."""
-    if not _limited_path():
-        return
-    address = client_address()
-    limiter().check("auth_failures", address)
-    limiter().spend("address", address)
-
-
 def after_authentication() -> None:
     """before_request, once the caller is known: the subject's budget for this kind of call."""
     identity = g.get("identity")
@@ -166,11 +147,16 @@ def after_authentication() -> None:
 
 
 def count_failures(response: Response) -> Response:
-    """after_request: a refused token spends the address's auth_failures budget."""
+    """after_request: a refused token spends its address's auth_failures budget; past it,
+    the answer is a 429. Every limited answer names its budget's policy."""
     if response.status_code == 401 and _limited_path():
-        # This answer is already a refusal; once the budget is spent, the next is a 429.
-        with contextlib.suppress(RateLimited):
+        try:
             limiter().spend("auth_failures", client_address())
+        except RateLimited as refused:
+            return problem_response(
+                problem(refused.code, refused.title, refused.status, refused.detail),
+                refused.headers,
+            )
     budget = g.get("rail_budget")
     if budget and "RateLimit-Policy" not in response.headers:
         policy = limiter().budgets[budget].policy
@@ -179,11 +165,8 @@ def count_failures(response: Response) -> Response:
     return response
 
 
-def register_before_authentication(app: Flask, settings: Settings) -> None:
+def register(app: Flask, settings: Settings) -> None:
+    """After authentication: the caller's budget; on the way out: failed authentications."""
     app.extensions["rail"]["limiter"] = Limiter(settings)
-    app.before_request(before_authentication)
-    app.after_request(count_failures)
-
-
-def register_after_authentication(app: Flask) -> None:
     app.before_request(after_authentication)
+    app.after_request(count_failures)

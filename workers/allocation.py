@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.exceptions import LockError
-from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 import metrics
@@ -110,12 +109,19 @@ def serve_departure(
                 service = rt.timetables.lookup(conn)(service_id)
             occupancy = booking_repo.load_occupancy(conn, service_id, date)
             now = clock()
-            held: dict[str, int] = {}  # owners' passengers on the departure, as we go
+            # Each client's passengers on the departure, counted once for the transaction
+            # and kept up to date as its jobs are seated.
+            held = quota_repo.seats_held_by(
+                conn,
+                sorted({j.owner for j in claimed if j.seat_quota is not None}),
+                service_id,
+                date,
+            )
             for job in claimed:
                 booking_id, error = None, None
                 if service is None:
                     error = job_problem("internal_error", f"Service {service_id} is gone.")
-                elif (over := _over_seat_quota(conn, job, held)) is not None:
+                elif (over := _over_seat_quota(job, held)) is not None:
                     error = over
                 else:
                     try:
@@ -156,16 +162,11 @@ def serve_departure(
     return result
 
 
-def _over_seat_quota(
-    conn: Connection, job: job_repo.ClaimedJob, held: dict[str, int]
-) -> dict | None:
+def _over_seat_quota(job: job_repo.ClaimedJob, held: dict[str, int]) -> dict | None:
     """The quota_exceeded problem if this job would take its client past the seat quota it
     was accepted under; exact here, under the departure's lock."""
     if job.seat_quota is None:
         return None
-    if job.owner not in held:
-        r = job.request
-        held[job.owner] = quota_repo.seats_held(conn, job.owner, r.service, r.date)
     try:
         check_seats(job.seat_quota, held[job.owner], len(job.request.passengers))
     except QuotaExceeded as over:

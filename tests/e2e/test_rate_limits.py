@@ -20,7 +20,6 @@ def limited(tmp_path_factory, settings, database) -> Iterator[Api]:
             "RATE_LIMIT_READ": "6/minute",
             "RATE_LIMIT_POLL": "1000/minute",
             "RATE_LIMIT_AUTH_FAILURES": "5/minute",
-            "RATE_LIMIT_ADDRESS": "1000/second",
         },
     )
     yield Api(server.url, settings)

@@ -71,7 +71,7 @@ def provider_keys() -> dict:
 
 def make_client(**settings):
     settings.setdefault("jwt_secret", SECRET)
-    for budget in ("address", "auth_failures", "submit", "poll", "read"):
+    for budget in ("auth_failures", "submit", "poll", "read"):
         settings.setdefault(f"rate_limit_{budget}", "off")  # no Redis in unit tests
     return create_app(load_settings({}, **settings)).test_client()
 
