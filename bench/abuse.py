@@ -43,7 +43,6 @@ import multiprocessing
 import os
 import secrets
 import selectors
-import shutil
 import socket
 import sys
 import threading
@@ -74,6 +73,7 @@ from bench.load_system import (  # noqa: E402
     check_local_database,
     check_local_redis,
     prepare_database,
+    running,
 )
 from settings import Settings, load_settings, sqlalchemy_url  # noqa: E402
 from web.auth import issue_token  # noqa: E402
@@ -859,24 +859,14 @@ def run_started(options: argparse.Namespace, env: dict[str, str]) -> list[Row]:
         f"\n  {describe_defaults(settings)}",
         flush=True,
     )
-    done = False
-    try:
-        system.start()
+    with running(system, options.keep_logs):
         dropped = forget_addresses(options.redis_url)
         print(
             f"  up on {HOST}:{system.port}; honest client {HONEST}, attacker {ATTACKER}"
             f" ({dropped} rate-limit keys of theirs left by an earlier run dropped)",
             flush=True,
         )
-        rows = run_attacks(system, settings, options)
-        done = True
-        return rows
-    finally:
-        system.stop()
-        if done and not options.keep_logs:
-            shutil.rmtree(system.logdir, ignore_errors=True)
-        else:
-            print(f"  logs kept in {system.logdir}", flush=True)
+        return run_attacks(system, settings, options)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -46,7 +46,6 @@ import json
 import os
 import random
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -76,6 +75,7 @@ from bench.load_system import (  # noqa: E402
     check_local_database,
     check_local_redis,
     prepare_database,
+    running,
 )
 from settings import load_settings, sqlalchemy_url  # noqa: E402
 from web.auth import issue_token  # noqa: E402
@@ -810,24 +810,14 @@ def run_started(options: argparse.Namespace, batch_size: int, engine: Engine) ->
         f" ALLOCATION_BATCH_SIZE={batch_size}; logs in {system.logdir}",
         flush=True,
     )
-    done = False
-    try:
-        system.start()
+    with running(system, options.keep_logs):
         pids = {name: proc.pid for name, proc in system.procs.items()}
         print(f"  up on 127.0.0.1:{system.port} (process groups {pids})", flush=True)
-        results = asyncio.run(
+        return asyncio.run(
             run_scenarios(
                 system.port, settings.jwt_secret, engine, options, batch_size, system.roots()
             )
         )
-        done = True
-        return results
-    finally:
-        system.stop()
-        if done and not options.keep_logs:
-            shutil.rmtree(system.logdir, ignore_errors=True)
-        else:
-            print(f"  logs kept in {system.logdir}", flush=True)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

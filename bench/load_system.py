@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -266,6 +267,23 @@ class System:
         for name, proc in self.procs.items():
             groups["web" if name in ("web", "nginx") else "worker"].append(proc.pid)
         return groups
+
+
+@contextlib.contextmanager
+def running(system: System, keep_logs: bool = False) -> Iterator[System]:
+    """The system, started for the block and stopped after it; its logs are removed
+    unless the block failed or `keep_logs`."""
+    done = False
+    try:
+        system.start()
+        yield system
+        done = True
+    finally:
+        system.stop()
+        if done and not keep_logs:
+            shutil.rmtree(system.logdir, ignore_errors=True)
+        else:
+            print(f"  logs kept in {system.logdir}", flush=True)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
