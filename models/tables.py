@@ -89,7 +89,7 @@ class Carriage(Base):
 
 class SeatRow(Base):
     __tablename__ = "seats"
-    service_id: Mapped[str] = mapped_column(primary_key=True)
+    service_id: Mapped[str] = mapped_column(Text, primary_key=True)
     number: Mapped[str] = mapped_column(Text, primary_key=True)
     carriage: Mapped[str] = mapped_column(Text)
     position: Mapped[int] = mapped_column(Integer)
