@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.exceptions import LockError
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 import metrics
@@ -25,7 +26,8 @@ from models import booking_repo, job_repo, quota_repo, timetable_repo
 from models.booking import plan
 from models.errors import AllocationRefused, BookingClosed, RailError, job_problem
 from models.quotas import QuotaExceeded, check_seats
-from models.seating import choose_seats
+from models.seating import Occupancy, choose_seats
+from models.timetable import ServiceTimetable
 from workers.locks import departure_lock
 from workers.runtime import Runtime
 
@@ -104,43 +106,9 @@ def serve_departure(
     started = time.perf_counter()
     try:
         with rt.engine.begin() as conn:
-            service = None
-            if timetable_repo.lock_service(conn, service_id):
-                service = rt.timetables.lookup(conn)(service_id)
-            occupancy = booking_repo.load_occupancy(conn, service_id, date)
-            now = clock()
-            # Each client's passengers on the departure, counted once for the transaction
-            # and kept up to date as its jobs are seated.
-            held = quota_repo.seats_held_by(
-                conn,
-                sorted({j.owner for j in claimed if j.seat_quota is not None}),
-                service_id,
-                date,
-            )
+            seating = _Seating.open(conn, rt, service_id, date, claimed, clock())
             for job in claimed:
-                booking_id, error = None, None
-                if service is None:
-                    error = job_problem("internal_error", f"Service {service_id} is gone.")
-                elif (over := _over_seat_quota(job, held)) is not None:
-                    error = over
-                else:
-                    try:
-                        asks = plan(service, job.request, now, s.booking_horizon_days)
-                        given = choose_seats(service.seats, occupancy, asks, job.request.seating)
-                    except AllocationRefused as refused:
-                        error = job_problem(refused.code, refused.detail, refused.tickets)
-                    except BookingClosed as closed:
-                        error = job_problem("booking_closed", closed.detail)
-                    except RailError as other:
-                        error = job_problem("internal_error", other.detail)
-                    else:
-                        booking_id = booking_repo.insert_booking(
-                            conn, job.owner, service, job.request, given
-                        )
-                        for a in given:
-                            occupancy.take(a.seat.number, a.start, a.end)
-                        if job.owner in held:
-                            held[job.owner] += len(job.request.passengers)
+                booking_id, error = seating.seat(job)
                 if not job_repo.finish_job(conn, job, booking_id=booking_id, error=error):
                     raise Fenced(str(job.id))
                 ended.append((job, None if error is None else error["code"]))
@@ -160,6 +128,67 @@ def serve_departure(
         raise
     _count_committed(ended, time.perf_counter() - started)
     return result
+
+
+@dataclass
+class _Seating:
+    """One allocation transaction's view of a departure: which legs are taken and how many
+    seats each client holds, kept up to date as its jobs are seated, oldest first."""
+
+    conn: Connection
+    service: ServiceTimetable | None
+    occupancy: Occupancy
+    held: dict[str, int]
+    now: dt.datetime
+    horizon_days: int
+
+    @classmethod
+    def open(
+        cls,
+        conn: Connection,
+        rt: Runtime,
+        service_id: str,
+        date: dt.date,
+        claimed: list[job_repo.ClaimedJob],
+        now: dt.datetime,
+    ) -> _Seating:
+        """Lock the service against timetable changes and read the departure as it is."""
+        service = None
+        if timetable_repo.lock_service(conn, service_id):
+            service = rt.timetables.lookup(conn)(service_id)
+        quota_owners = sorted({j.owner for j in claimed if j.seat_quota is not None})
+        return cls(
+            conn,
+            service,
+            booking_repo.load_occupancy(conn, service_id, date),
+            quota_repo.seats_held_by(conn, quota_owners, service_id, date),
+            now,
+            rt.settings.booking_horizon_days,
+        )
+
+    def seat(self, job: job_repo.ClaimedJob) -> tuple[int | None, dict | None]:
+        """Seat one job: its new booking's id, or the problem it failed with."""
+        if self.service is None:
+            return None, job_problem("internal_error", f"Service {job.request.service} is gone.")
+        if (over := _over_seat_quota(job, self.held)) is not None:
+            return None, over
+        try:
+            asks = plan(self.service, job.request, self.now, self.horizon_days)
+            given = choose_seats(self.service.seats, self.occupancy, asks, job.request.seating)
+        except AllocationRefused as refused:
+            return None, job_problem(refused.code, refused.detail, refused.tickets)
+        except BookingClosed as closed:
+            return None, job_problem("booking_closed", closed.detail)
+        except RailError as other:
+            return None, job_problem("internal_error", other.detail)
+        booking_id = booking_repo.insert_booking(
+            self.conn, job.owner, self.service, job.request, given
+        )
+        for a in given:
+            self.occupancy.take(a.seat.number, a.start, a.end)
+        if job.owner in self.held:
+            self.held[job.owner] += len(job.request.passengers)
+        return booking_id, None
 
 
 def _over_seat_quota(job: job_repo.ClaimedJob, held: dict[str, int]) -> dict | None:
