@@ -1,4 +1,4 @@
-"""Celery configuration, built from Settings (see tasks.create_celery).
+"""Celery configuration, built from Settings (see tasks/app.py and tasks/sending.py).
 
 Delivery is at least once and the tasks are idempotent by job id: acks late,
 reject on worker lost, prefetch 1, JSON only. Job state lives in PostgreSQL,

@@ -29,7 +29,7 @@ def http(url: str) -> bool:
 
 def worker() -> bool:
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-    from tasks import app
+    from tasks.app import app
 
     replies = app.control.ping(destination=[f"celery@{socket.gethostname()}"], timeout=5)
     return bool(replies)

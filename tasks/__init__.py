@@ -1,7 +1,2 @@
-"""The Celery boundary: `celery -A tasks worker` finds `app` here."""
-
-from tasks.app import create_celery
-
-app = create_celery()
-
-__all__ = ["app", "create_celery"]
+"""The Celery boundary: the worker's app (`celery -A tasks.app worker`), its tasks, and
+`tasks.sending`, through which the web sends messages by name without any worker code."""

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from celery import Celery, bootsteps
 
-from celeryconfig import make_config
 from settings import Settings, load_settings, require_secrets
+from tasks.sending import make_sender
 
 
 def create_celery(settings: Settings | None = None) -> Celery:
     settings = settings or load_settings()
-    app = Celery("rail")
-    app.config_from_object(make_config(settings))
+    app = make_sender(settings)
     app.rail_settings = settings  # type: ignore[attr-defined]
     from tasks import bookings
 
@@ -28,3 +27,8 @@ class RefuseWithoutSecrets(bootsteps.Step):
     def __init__(self, worker: object, **kwargs: object) -> None:
         require_secrets(worker.app.rail_settings)  # type: ignore[attr-defined]
         super().__init__(worker, **kwargs)
+
+
+# `celery -A tasks.app ...` (worker, beat, Flower) finds the app here; nothing else
+# imports this module (the web sends through tasks.sending).
+app = create_celery()

@@ -11,6 +11,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from celeryconfig import ALLOCATE_TASK, SWEEP_TASK
+from tasks.sending import enqueue_allocation
 from workers.allocation import allocate_job
 from workers.locks import DepartureBusy
 from workers.runtime import get_runtime
@@ -40,8 +41,3 @@ def register(app: Celery) -> None:
         """Re-send jobs whose message was lost and fail those out of attempts."""
         result = sweep(get_runtime(settings), lambda job_id: enqueue_allocation(app, job_id))
         return {"requeued": result.requeued, "failed": result.failed}
-
-
-def enqueue_allocation(app: Celery, job_id: uuid.UUID) -> None:
-    """Send the allocation message for a committed job."""
-    app.send_task(ALLOCATE_TASK, args=[str(job_id)])

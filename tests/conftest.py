@@ -284,7 +284,7 @@ class WorkerPool:
             "-m",
             "celery",
             "-A",
-            "tasks",
+            "tasks.app",
             "worker",
             "--loglevel=INFO",
             f"--concurrency={concurrency}",

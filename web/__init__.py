@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from models.db import make_engine
 from models.timetable_cache import TimetableCache
 from settings import Settings, load_settings, require_secrets
-from tasks.app import create_celery
+from tasks.sending import make_sender
 from web.api import RailApi
 from web.guards import MAX_BODY_BYTES  # the largest; per-route limits in web/guards.py
 
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
             statement_timeout_ms=settings.pg_statement_timeout_ms,
             application_name="rail-web",
         ),
-        "celery": create_celery(settings),
+        "celery": make_sender(settings),  # sends by name; no worker code
         "timetables": TimetableCache(),
     }
     logging.basicConfig(level=logging.INFO)

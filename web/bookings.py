@@ -19,7 +19,7 @@ from models import booking_repo, job_repo
 from models.booking import BookingRequest, plan
 from models.errors import NotFound, RailError, UnknownService, ValidationFailed
 from models.timetable_cache import ServiceLookup
-from tasks.bookings import enqueue_allocation
+from tasks.sending import enqueue_allocation
 from web import db
 from web.auth import identity, roles
 from web.pagination import decode_cursor, encode_cursor, fit

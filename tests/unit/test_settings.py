@@ -44,7 +44,7 @@ def test_a_worker_does_not_start_without_a_jwt_secret():
     env = {k: v for k, v in os.environ.items() if k != "JWT_SECRET"}
     env["REDIS_URL"] = "redis://127.0.0.1:1/0"  # never reached: it stops before connecting
     done = subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "--pool", "solo"],
+        [sys.executable, "-m", "celery", "-A", "tasks.app", "worker", "--pool", "solo"],
         cwd=Path(__file__).resolve().parents[2],
         env=env,
         capture_output=True,
@@ -53,3 +53,25 @@ def test_a_worker_does_not_start_without_a_jwt_secret():
     )
     assert done.returncode != 0
     assert "JWT_SECRET is not set" in done.stdout + done.stderr
+
+
+def test_the_web_imports_no_worker_code():
+    """The API sends messages by name; loading it brings in no worker or task module."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys, web; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'workers' "
+        "or m in ('tasks.app', 'tasks.bookings')); print(bad)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
