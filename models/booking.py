@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from models.errors import (
     BookingClosed,
@@ -67,7 +68,7 @@ class BookingRequest:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> BookingRequest:
+    def from_json(cls, data: dict[str, Any]) -> BookingRequest:
         return cls(
             service=data["service"],
             date=dt.date.fromisoformat(data["date"]),

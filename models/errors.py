@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -108,7 +109,9 @@ def problem(code: str, title: str, status: int, detail: str, **extra: object) ->
     return body
 
 
-def job_problem(code: str, detail: str, tickets: list[TicketFailure] | None = None) -> dict:
+def job_problem(
+    code: str, detail: str, tickets: list[TicketFailure] | None = None
+) -> dict[str, Any]:
     """The `error` of a failed job."""
     return problem(
         code,
