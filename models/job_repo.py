@@ -14,11 +14,10 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
 
 from models.booking import BookingRequest
+from models.job import PENDING, JobStatus
 from models.tables import Job
 
 jobs_t = Job.__table__
-
-PENDING = ("queued", "running")
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ def claim_departure_jobs(
             jobs_t.c.service_id == service_id,
             jobs_t.c.date == date,
             jobs_t.c.status.in_(PENDING),
-            or_(jobs_t.c.status == "queued", jobs_t.c.lease_until < func.now()),
+            or_(jobs_t.c.status == JobStatus.QUEUED, jobs_t.c.lease_until < func.now()),
             jobs_t.c.attempt < max_attempts,
         )
         .order_by(jobs_t.c.seq)
@@ -117,7 +116,7 @@ def claim_departure_jobs(
         update(jobs_t)
         .where(jobs_t.c.id.in_(pending))
         .values(
-            status="running",
+            status=JobStatus.RUNNING,
             attempt=jobs_t.c.attempt + 1,
             lease_until=func.now() + text(f"interval '{int(lease_seconds)} seconds'"),
             started_at=func.coalesce(jobs_t.c.started_at, func.now()),
@@ -159,10 +158,10 @@ def finish_job(
         .where(
             jobs_t.c.id == job.id,
             jobs_t.c.attempt == job.attempt,
-            jobs_t.c.status == "running",
+            jobs_t.c.status == JobStatus.RUNNING,
         )
         .values(
-            status="succeeded" if booking_id is not None else "failed",
+            status=JobStatus.SUCCEEDED if booking_id is not None else JobStatus.FAILED,
             booking_id=booking_id,
             error=error,
             finished_at=func.now(),
@@ -180,9 +179,9 @@ def release_jobs(conn: Connection, jobs: list[ClaimedJob]) -> None:
             .where(
                 jobs_t.c.id == job.id,
                 jobs_t.c.attempt == job.attempt,
-                jobs_t.c.status == "running",
+                jobs_t.c.status == JobStatus.RUNNING,
             )
-            .values(status="queued", lease_until=None)
+            .values(status=JobStatus.QUEUED, lease_until=None)
         )
 
 
@@ -209,9 +208,9 @@ def stale_jobs(
         .where(
             jobs_t.c.status.in_(PENDING),
             or_(
-                and_(jobs_t.c.status == "queued", jobs_t.c.enqueued_at < cutoff),
+                and_(jobs_t.c.status == JobStatus.QUEUED, jobs_t.c.enqueued_at < cutoff),
                 and_(
-                    jobs_t.c.status == "running",
+                    jobs_t.c.status == JobStatus.RUNNING,
                     jobs_t.c.lease_until < func.now(),
                     # once per expiry, then no more often than queued jobs
                     or_(jobs_t.c.enqueued_at < jobs_t.c.lease_until, jobs_t.c.enqueued_at < cutoff),
@@ -236,8 +235,8 @@ def fail_exhausted(conn: Connection, job_id: uuid.UUID, attempt: int, error: dic
             jobs_t.c.id == job_id,
             jobs_t.c.attempt == attempt,
             jobs_t.c.status.in_(PENDING),
-            or_(jobs_t.c.status == "queued", jobs_t.c.lease_until < func.now()),
+            or_(jobs_t.c.status == JobStatus.QUEUED, jobs_t.c.lease_until < func.now()),
         )
-        .values(status="failed", error=error, finished_at=func.now(), lease_until=None)
+        .values(status=JobStatus.FAILED, error=error, finished_at=func.now(), lease_until=None)
     )
     return result.rowcount == 1

@@ -7,6 +7,7 @@ import datetime as dt
 from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import insert
 
+from models.job import PENDING
 from models.quotas import FIELDS, QuotaOverride
 from models.tables import Booking, ClientQuota, Job, Passenger
 
@@ -82,7 +83,7 @@ def admission_figures(
     pending = (
         select(func.count())
         .select_from(jobs_t)
-        .where(jobs_t.c.owner == owner, jobs_t.c.status.in_(("queued", "running")))
+        .where(jobs_t.c.owner == owner, jobs_t.c.status.in_(PENDING))
     )
     row = conn.execute(
         select(

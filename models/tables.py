@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import INT4RANGE, JSONB, UUID, Range
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from models.job import JobStatus
+
 
 class Base(DeclarativeBase):
     pass
@@ -116,7 +118,7 @@ class Job(Base):
     date: Mapped[dt.date] = mapped_column(Date)
     batch_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("batches.id"))
     batch_index: Mapped[int | None] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(Text, default="queued")
+    status: Mapped[str] = mapped_column(Text, default=JobStatus.QUEUED.value)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     submitted_at: Mapped[dt.datetime] = mapped_column(

@@ -13,6 +13,7 @@ import metrics
 from models import batch_repo
 from models.booking import BookingRequest
 from models.errors import NotFound, RailError, problem
+from models.job import JobStatus
 from web import db
 from web.auth import identity, roles
 from web.bookings import admit, enqueue, owner_of
@@ -80,7 +81,7 @@ def create_batch(data: dict[str, Any]) -> Any:
     jobs = [
         {"id": None, "status": "rejected", "error": rejected[i]}
         if i in rejected
-        else {"id": str(job_ids[i]), "status": "queued"}
+        else {"id": str(job_ids[i]), "status": JobStatus.QUEUED}
         for i in range(len(data["bookings"]))
     ]
     link = f"/v1/batches/{batch_id}"
@@ -136,9 +137,7 @@ def get_batch(args: dict[str, Any], batch_id: str) -> Any:
         "submitted_at": batch.submitted_at.isoformat(),
         "total": batch.total,
         "rejected": len(batch.rejected),
-        **{
-            status: counts.get(status, 0) for status in ("queued", "running", "succeeded", "failed")
-        },
+        **{status: counts.get(status, 0) for status in JobStatus},
         "jobs": jobs,
         "next_cursor": encode_cursor(stop) if stop < batch.total else None,
         "links": {"self": f"/v1/batches/{batch.id}"},

@@ -18,6 +18,7 @@ import metrics
 from models import booking_repo, job_repo
 from models.booking import BookingRequest, plan
 from models.errors import NotFound, RailError, UnknownService, ValidationFailed
+from models.job import JobStatus
 from models.timetable_cache import ServiceLookup
 from tasks.sending import enqueue_allocation
 from web import db
@@ -142,7 +143,7 @@ def enqueue(job_id: uuid.UUID) -> None:
 def _accepted(job_id: uuid.UUID) -> tuple[dict[str, Any], int, dict[str, str]]:
     link = f"/v1/jobs/{job_id}"
     headers = {"Location": link, "Retry-After": str(RETRY_AFTER_SECONDS)}
-    return {"id": str(job_id), "status": "queued", "links": {"self": link}}, 202, headers
+    return {"id": str(job_id), "status": JobStatus.QUEUED, "links": {"self": link}}, 202, headers
 
 
 @blp.route("/jobs/<job_id>")

@@ -22,6 +22,7 @@ from marshmallow import (
 )
 
 from models.booking import BookingRequest, PassengerRequest, TicketRequest
+from models.job import JobStatus
 from models.seating import SEATING_MODES
 
 CODE_PATTERN = re.compile(r"\A[A-Za-z0-9_.-]{1,32}\Z")
@@ -375,7 +376,7 @@ class ProblemSchema(Schema):
 
 class JobSchema(Schema):
     id = fields.String(metadata={"format": "uuid"})
-    status = fields.String(metadata={"enum": ["queued", "running", "succeeded", "failed"]})
+    status = fields.String(metadata={"enum": [s.value for s in JobStatus]})
     submitted_at = fields.String(metadata={"format": "date-time"})
     started_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     finished_at = fields.String(allow_none=True, metadata={"format": "date-time"})
@@ -551,9 +552,7 @@ class BatchInSchema(Schema):
 
 class BatchJobSchema(Schema):
     id = fields.String(allow_none=True, metadata={"format": "uuid"})
-    status = fields.String(
-        metadata={"enum": ["rejected", "queued", "running", "succeeded", "failed"]}
-    )
+    status = fields.String(metadata={"enum": ["rejected", *(s.value for s in JobStatus)]})
     reference = fields.String(allow_none=True)
     error = fields.Nested(ProblemSchema, allow_none=True)
     links = fields.Nested(LinksSchema)

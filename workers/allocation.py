@@ -25,6 +25,7 @@ import metrics
 from models import booking_repo, job_repo, quota_repo, timetable_repo
 from models.booking import plan
 from models.errors import AllocationRefused, BookingClosed, RailError, job_problem
+from models.job import ENDED, JobStatus
 from models.quotas import QuotaExceeded, check_seats
 from models.seating import Occupancy, choose_seats
 from models.timetable import ServiceTimetable
@@ -63,7 +64,7 @@ def allocate_job(rt: Runtime, job_id: uuid.UUID, clock: Clock = utcnow) -> str |
         log.warning("job %s does not exist", job_id)
         return None
     service_id, date, status = found
-    if status in ("succeeded", "failed"):
+    if status in ENDED:
         return status
     s = rt.settings
     with departure_lock(
@@ -208,7 +209,9 @@ def _count_committed(ended: list[tuple[job_repo.ClaimedJob, str | None]], second
     metrics.ALLOCATION_SECONDS.observe(seconds)
     now = utcnow()  # real time, whatever clock the transaction was given
     for job, code in ended:
-        metrics.job_finished("failed" if code else "succeeded", code, job.submitted_at, now)
+        metrics.job_finished(
+            JobStatus.FAILED if code else JobStatus.SUCCEEDED, code, job.submitted_at, now
+        )
 
 
 def _release_quietly(rt: Runtime, claimed: list[job_repo.ClaimedJob]) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import metrics
 from models import job_repo
 from models.errors import job_problem
+from models.job import JobStatus
 from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,9 @@ def sweep(rt: Runtime, enqueue: Callable[[uuid.UUID], None]) -> SweepResult:
         if resend:
             job_repo.mark_enqueued(conn, resend)
     if result.failed:  # committed: they ended
-        metrics.JOBS_FINISHED.labels(status="failed", code="internal_error").inc(result.failed)
+        metrics.JOBS_FINISHED.labels(status=JobStatus.FAILED, code="internal_error").inc(
+            result.failed
+        )
     for job_id in resend:  # after the commit: a lost send is found again next sweep
         enqueue(job_id)
         result.requeued += 1
