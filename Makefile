@@ -87,8 +87,7 @@ run: seed ## migrate + seed, then API, worker, beat and Flower in the foreground
 	@echo "API: http://127.0.0.1:$(PORT)  Flower: http://127.0.0.1:$(FLOWER_PORT)  (Ctrl-C stops all)"
 	@echo "Secrets: JWT_SECRET in .run/jwt_secret unless set, Flower's password ($(FLOWER_USER)) in .run/flower_password"
 	@echo "A token: make -s token SUB=alice ROLE=client"
-	@export NGINX_BIN="$$(scripts/nginx.sh bin)" && \
-	  scripts/nginx.sh render $(CURDIR)/.run 127.0.0.1:$(PORT) unix:$(CURDIR)/.run/gunicorn.sock && \
+	@scripts/nginx.sh bin >/dev/null && \
 	  $(with_services) $(supervisor_env) && \
 	  exec $(BIN)/supervisord -c ops/supervisord.conf
 
@@ -98,7 +97,7 @@ token: venv ## print a bearer token signed with .run/jwt_secret (or JWT_SECRET):
 	@$(with_secrets) $(BIN)/flask --app web token --sub '$(SUB)' --role '$(ROLE)'
 
 ctl: venv ## supervisorctl for a running `make run` (ARGS="status", "restart worker", ...)
-	@export NGINX_BIN= && $(supervisor_env) && $(BIN)/supervisorctl -c ops/supervisord.conf $(or $(ARGS),status)
+	@$(supervisor_env) && $(BIN)/supervisorctl -c ops/supervisord.conf $(or $(ARGS),status)
 
 test: venv ## ruff check + mypy + pytest on rail_test / Redis db 15 (PYTEST_ARGS="-k name -x")
 	@export NGINX_BIN="$$(scripts/nginx.sh bin)" && \

@@ -59,8 +59,35 @@ cmd_render() {
         -e "s|@USER@|$user_line|g" "$ROOT/ops/nginx.conf.in" >"$dir/nginx.conf"
 }
 
+# A master that was killed (SIGKILL, OOM) leaves its workers running, still holding the
+# port, so a new master could not bind it. They are in the old master's process group,
+# whose id is the pid in our own pid file: end that group, if what is left of it is nginx.
+group_commands() { # the distinct command names of the processes in process group $1
+    ps -e -o pgid=,comm= | awk -v g="$1" '$1 == g { print $2 }' | sort -u
+}
+
+stop_leftovers() {
+    local pidfile=$1/nginx/nginx.pid pgid left
+    [[ -s $pidfile ]] || return 0
+    pgid=$(<"$pidfile")
+    left=$(group_commands "$pgid")
+    [[ -n $left ]] || return 0
+    if [[ $left != nginx ]]; then
+        say "process group $pgid of $pidfile is not nginx's alone ($(echo $left)); left as it is"
+        return 0
+    fi
+    say "stopping the workers left by an nginx master that died (process group $pgid)"
+    kill -TERM -- "-$pgid" 2>/dev/null || true
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        [[ -n $(group_commands "$pgid") ]] || return 0
+        sleep 0.2
+    done
+    kill -KILL -- "-$pgid" 2>/dev/null || true
+}
+
 cmd_serve() {
     cmd_render "$@"
+    stop_leftovers "$1"
     exec "$(cmd_bin)" -c "$1/nginx.conf" -p "$1/nginx" -g "daemon off;"
 }
 
