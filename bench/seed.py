@@ -3,7 +3,7 @@
     python -m bench.seed [--database-url URL] [--departures 10000] [--tickets 1000000]
                          [--seed 1] [--start-date YYYY-MM-DD] [--reset] [--verify] [--force]
 
-The timetable goes through models.timetable_repo; bookings, passengers and
+The timetable goes through storage.timetable_repo; bookings, passengers and
 tickets are generated in memory (bench/seed_bookings.py) and written with COPY,
 one transaction per chunk of departures on a few connections at once, while
 the next chunks are generated.
@@ -33,8 +33,8 @@ from sqlalchemy.pool import NullPool
 
 from bench.seed_bookings import Chunk, Layout, chunks, plan_departures
 from bench.seed_timetable import ROUTES, plan_calendar, timetable_document
-from models import timetable_repo
 from settings import load_settings, sqlalchemy_url
+from storage import timetable_repo
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,8 +19,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.booking_repo import REFERENCE_ALPHABET, REFERENCE_LENGTH
-from models.timetable import ServiceTimetable
+from domain.timetable import ServiceTimetable
+from storage.booking_repo import REFERENCE_ALPHABET, REFERENCE_LENGTH
 
 # The mix (fractions of bookings or passengers).
 END_TO_END = 0.45  # segments: the rest are uniform over (origin < destination) pairs

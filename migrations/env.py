@@ -5,8 +5,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine
 
-from models.tables import Base
 from settings import load_settings
+from storage.tables import Base
 
 config = context.config
 if config.config_file_name is not None:

@@ -11,11 +11,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from celeryconfig import ALLOCATE_TASK, SWEEP_TASK
+from services.allocation import allocate_job
+from services.runtime import get_runtime
+from services.sweeper import sweep
+from storage.locks import DepartureBusy
 from tasks.sending import enqueue_allocation
-from workers.allocation import allocate_job
-from workers.locks import DepartureBusy
-from workers.runtime import get_runtime
-from workers.sweeper import sweep
 
 log = logging.getLogger(__name__)
 

@@ -28,10 +28,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from models.db import make_engine
+from services.runtime import Runtime
 from settings import Settings, load_settings
+from storage.engine import make_engine
 from web.auth import issue_token
-from workers.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TEST_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/rail_test"

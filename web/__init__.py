@@ -8,9 +8,9 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from models.db import make_engine
-from models.timetable_cache import TimetableCache
 from settings import Settings, load_settings, require_secrets
+from storage.engine import make_engine
+from storage.timetable_cache import TimetableCache
 from tasks.sending import make_sender
 from web.api import RailApi
 from web.guards import MAX_BODY_BYTES  # the largest; per-route limits in web/guards.py

@@ -20,7 +20,7 @@ from typing import Any
 import jwt
 from flask import g, request
 
-from models.errors import RailError
+from domain.errors import RailError
 from settings import Settings, load_jwt_public_key
 from web import db
 

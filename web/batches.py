@@ -10,10 +10,10 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 import metrics
-from models import batch_repo
-from models.booking import BookingRequest
-from models.errors import NotFound, RailError, problem
-from models.job import JobStatus
+from domain.booking import BookingRequest
+from domain.errors import NotFound, RailError, problem
+from domain.job import JobStatus
+from storage import batch_repo
 from web import db
 from web.auth import identity, roles
 from web.bookings import admit, enqueue, owner_of

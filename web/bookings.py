@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 import metrics
-from models import booking_repo, job_repo
-from models.booking import BookingRequest, plan
-from models.errors import NotFound, RailError, UnknownService, ValidationFailed
-from models.job import JobStatus
-from models.timetable_cache import ServiceLookup
+from domain.booking import BookingRequest, plan
+from domain.errors import NotFound, RailError, UnknownService, ValidationFailed
+from domain.job import JobStatus
+from storage import booking_repo, job_repo
+from storage.timetable_cache import ServiceLookup
 from tasks.sending import enqueue_allocation
 from web import db
 from web.auth import identity, roles

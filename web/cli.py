@@ -11,8 +11,8 @@ from flask import Flask
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 
-from models import timetable_repo
-from models.errors import RailError
+from domain.errors import RailError
+from storage import timetable_repo
 from web import db
 from web.auth import CLIENT_ID_PATTERN, ROLES, issue_token
 from web.problems import flatten

@@ -6,10 +6,10 @@ from celery import Celery
 from flask import current_app
 from sqlalchemy import Connection, Engine
 
-from models.errors import NotFound, UnknownService
-from models.timetable import ServiceTimetable
-from models.timetable_cache import ServiceLookup
+from domain.errors import NotFound, UnknownService
+from domain.timetable import ServiceTimetable
 from settings import Settings
+from storage.timetable_cache import ServiceLookup
 
 
 def engine() -> Engine:

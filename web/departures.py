@@ -9,8 +9,7 @@ from flask import Response, jsonify
 from flask_smorest import Blueprint
 from sqlalchemy import Connection
 
-from models import departure_repo, timetable_repo
-from models.errors import (
+from domain.errors import (
     InvalidSegment,
     NotFound,
     ServiceNotRunning,
@@ -18,7 +17,8 @@ from models.errors import (
     UnknownStation,
     ValidationFailed,
 )
-from models.timetable import ServiceTimetable
+from domain.timetable import ServiceTimetable
+from storage import departure_repo, timetable_repo
 from web import db
 from web.auth import roles
 from web.pagination import decode_cursor, encode_cursor

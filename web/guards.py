@@ -18,7 +18,7 @@ from marshmallow import Schema, fields, validate
 from webargs.core import is_json
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from models.errors import ValidationFailed
+from domain.errors import ValidationFailed
 from web.schemas import (
     BatchInSchema,
     BookingInSchema,

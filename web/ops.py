@@ -15,8 +15,8 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from sqlalchemy import Engine, text
 
 import metrics
-from models import job_repo
-from models.errors import problem
+from domain.errors import problem
+from storage import job_repo
 from web import db
 from web.problems import problem_response
 

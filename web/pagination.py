@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from models.errors import ValidationFailed
+from domain.errors import ValidationFailed
 from web import db
 
 MAX_CURSOR_CHARS = 512

@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 import metrics
-from models.errors import NotFound, RailError, ValidationFailed, problem
+from domain.errors import NotFound, RailError, ValidationFailed, problem
 
 log = logging.getLogger(__name__)
 

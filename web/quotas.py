@@ -13,10 +13,9 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import Connection
 
-from models import quota_repo
-from models.booking import BookingRequest
-from models.errors import ValidationFailed
-from models.quotas import (
+from domain.booking import BookingRequest
+from domain.errors import ValidationFailed
+from domain.quotas import (
     QuotaOverride,
     Quotas,
     check_batch,
@@ -26,6 +25,7 @@ from models.quotas import (
     effective,
 )
 from settings import Settings
+from storage import quota_repo
 from web import db
 from web.auth import CLIENT_ID_PATTERN, identity, roles
 

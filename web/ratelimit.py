@@ -30,7 +30,7 @@ from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 import metrics
-from models.errors import RailError, problem
+from domain.errors import RailError, problem
 from settings import Settings
 from web.problems import problem_response
 

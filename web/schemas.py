@@ -21,9 +21,9 @@ from marshmallow import (
     validates_schema,
 )
 
-from models.booking import BookingRequest, PassengerRequest, TicketRequest
-from models.job import JobStatus
-from models.seating import SEATING_MODES
+from domain.booking import BookingRequest, PassengerRequest, TicketRequest
+from domain.job import JobStatus
+from domain.seating import SEATING_MODES
 
 CODE_PATTERN = re.compile(r"\A[A-Za-z0-9_.-]{1,32}\Z")
 CODE_RULE = "1 to 32 letters, digits, '_', '.' or '-'."

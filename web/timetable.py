@@ -6,8 +6,8 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from models import timetable_repo
-from models.errors import NotFound, ValidationFailed
+from domain.errors import NotFound, ValidationFailed
+from storage import timetable_repo
 from web import db
 from web.auth import roles
 from web.schemas import (

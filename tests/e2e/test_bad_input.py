@@ -13,12 +13,12 @@ import pytest
 import requests
 from sqlalchemy import func, select, text
 
-from models import booking_repo
-from models.batch_repo import REJECTION_FIELDS
-from models.booking import BookingRequest, PassengerRequest, TicketRequest, plan
-from models.seating import choose_seats
-from models.tables import Batch, Job
-from models.timetable_cache import TimetableCache
+from domain.booking import BookingRequest, PassengerRequest, TicketRequest, plan
+from domain.seating import choose_seats
+from storage import booking_repo
+from storage.batch_repo import REJECTION_FIELDS
+from storage.tables import Batch, Job
+from storage.timetable_cache import TimetableCache
 from tests.conftest import unique
 
 DAY = dt.date.today() + dt.timedelta(days=30)

@@ -146,7 +146,7 @@ def test_another_clients_batch_answers_404(api):
 
 def test_first_come_first_served_with_one_seat_left_and_several_workers(api, workers, redis_client):
     """Requests queue up behind a held lock; however the workers race, the earliest wins."""
-    from workers.locks import departure_lock_key
+    from storage.locks import departure_lock_key
 
     workers.start("fcfs", concurrency=2)
     service = api.make_service(carriages=[{"code": "A", "comfort_zone": "first", "seats": 1}])

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from redis.exceptions import LockError
 from sqlalchemy import text
 
-from workers.locks import departure_lock_key
+from storage.locks import departure_lock_key
 
 
 def booking(service: str, day: dt.date, n: int) -> dict:

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from redis.exceptions import LockError
 
+from storage.locks import departure_lock_key
 from tests.conftest import Api, ApiServer, unique
-from workers.locks import departure_lock_key
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from celery import Celery
 from sqlalchemy import text
 
 from celeryconfig import ALLOCATE_TASK
-from models.db import make_engine
+from storage.engine import make_engine
 from tests.conftest import build_database
 from tests.faults.servers import PostgresServer, RedisServer, metric, wait_for
 from tests.faults.storm import Storm, check_answers, check_invariants, wait_ended

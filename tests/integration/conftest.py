@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from models import timetable_repo
+from storage import timetable_repo
 from tests.conftest import unique
 from tests.integration.helpers import service_data
 

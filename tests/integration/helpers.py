@@ -13,11 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select, text
 
-from models import booking_repo, job_repo, timetable_repo
-from models.booking import BookingRequest, PassengerRequest, TicketRequest
-from models.seating import Assignment
-from models.tables import Booking, Job, Ticket
-from models.timetable import ServiceTimetable
+from domain.booking import BookingRequest, PassengerRequest, TicketRequest
+from domain.seating import Assignment
+from domain.timetable import ServiceTimetable
+from storage import booking_repo, job_repo, timetable_repo
+from storage.tables import Booking, Job, Ticket
 
 STOPS = ("LON", "CAL", "PAR", "BRU", "AMS")
 

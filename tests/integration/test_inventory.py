@@ -14,8 +14,8 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.exc import IntegrityError
 
-from models import booking_repo
-from models.tables import Booking, Passenger, Ticket
+from storage import booking_repo
+from storage.tables import Booking, Passenger, Ticket
 from tests.integration.helpers import bookings_of, load, sell, tickets_of
 
 LON, CAL, PAR, BRU, AMS = range(5)

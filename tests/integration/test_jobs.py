@@ -10,10 +10,13 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
-from models import booking_repo, job_repo
-from models.seating import Occupancy
-from models.tables import Job
+from domain.seating import Occupancy
+from services import allocation
+from services.allocation import BatchResult
+from services.runtime import Runtime
 from settings import Settings
+from storage import booking_repo, job_repo
+from storage.tables import Job
 from tests.integration.helpers import (
     ago,
     bookings_of,
@@ -26,9 +29,6 @@ from tests.integration.helpers import (
     set_job,
     tickets_of,
 )
-from workers import allocation
-from workers.allocation import BatchResult
-from workers.runtime import Runtime
 
 LEASE = 30
 MAX_ATTEMPTS = 5

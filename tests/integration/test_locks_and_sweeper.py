@@ -16,8 +16,13 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
-from models import booking_repo, job_repo
+from services import allocation
+from services.allocation import BatchResult, allocate_job
+from services.runtime import Runtime
+from services.sweeper import sweep
 from settings import Settings
+from storage import booking_repo, job_repo
+from storage.locks import DepartureBusy, departure_lock, departure_lock_key
 from tests.conftest import unique
 from tests.integration.helpers import (
     ago,
@@ -29,11 +34,6 @@ from tests.integration.helpers import (
     set_job,
     tickets_of,
 )
-from workers import allocation
-from workers.allocation import BatchResult, allocate_job
-from workers.locks import DepartureBusy, departure_lock, departure_lock_key
-from workers.runtime import Runtime
-from workers.sweeper import sweep
 
 
 def runtime_with(settings: Settings, engine: Engine, client: redis.Redis, **changes) -> Runtime:

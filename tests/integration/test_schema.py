@@ -3,7 +3,7 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from models.tables import Base
+from storage.tables import Base
 
 
 def _columns_only(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from models.booking import BookingRequest, PassengerRequest, TicketRequest, check_window, plan
-from models.errors import (
+from domain.booking import BookingRequest, PassengerRequest, TicketRequest, check_window, plan
+from domain.errors import (
     BookingClosed,
     InvalidSegment,
     RailError,
@@ -22,8 +22,8 @@ from models.errors import (
     UnknownSeat,
     ValidationFailed,
 )
-from models.seating import TicketAsk
-from models.timetable import Seat, ServiceTimetable, Stop
+from domain.seating import TicketAsk
+from domain.timetable import Seat, ServiceTimetable, Stop
 
 LON, CAL, PAR, BRU, AMS = range(5)
 UTC = dt.UTC

@@ -9,9 +9,9 @@ import json
 import pytest
 from flask import Flask, request
 
-from models.batch_repo import REJECTION_FIELDS, compact_rejection
-from models.errors import RailError
+from domain.errors import RailError
 from settings import Settings
+from storage.batch_repo import REJECTION_FIELDS, compact_rejection
 from web import guards, pagination
 from web.guards import (
     ANY,

@@ -2,7 +2,7 @@
 
 import pytest
 
-from models.quotas import (
+from domain.quotas import (
     QuotaExceeded,
     QuotaOverride,
     Quotas,

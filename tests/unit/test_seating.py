@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from models.errors import AllocationRefused, TicketFailure
-from models.seating import (
+from domain.errors import AllocationRefused, TicketFailure
+from domain.seating import (
     SEATING_MODES,
     Assignment,
     Occupancy,
@@ -22,7 +22,7 @@ from models.seating import (
     choose_seats,
     free_seats,
 )
-from models.timetable import Seat
+from domain.timetable import Seat
 
 LON, CAL, PAR, BRU, AMS = range(5)
 

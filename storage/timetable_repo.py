@@ -7,8 +7,9 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, exists, func, insert, select, text, update
 
-from models.errors import NotFound, TimetableConflict, ValidationFailed
-from models.tables import (
+from domain.errors import NotFound, TimetableConflict, ValidationFailed
+from domain.timetable import Seat, ServiceTimetable, Stop
+from storage.tables import (
     Carriage,
     Route,
     RouteStop,
@@ -18,7 +19,6 @@ from models.tables import (
     Ticket,
     TimetableGeneration,
 )
-from models.timetable import Seat, ServiceTimetable, Stop
 
 stations_t = Station.__table__
 routes_t = Route.__table__

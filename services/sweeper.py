@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import metrics
-from models import job_repo
-from models.errors import job_problem
-from models.job import JobStatus
-from workers.runtime import Runtime
+from domain.errors import job_problem
+from domain.job import JobStatus
+from services.runtime import Runtime
+from storage import job_repo
 
 log = logging.getLogger(__name__)
 

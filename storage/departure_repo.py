@@ -19,10 +19,10 @@ from sqlalchemy import (
     tuple_,
 )
 
-from models.seating import Occupancy, free_seats
-from models.tables import LEG_BOUNDS, Booking, Passenger, RouteStop, SeatRow, Service, Ticket
-from models.timetable import ServiceTimetable
-from models.timetable_cache import ServiceLookup
+from domain.seating import Occupancy, free_seats
+from domain.timetable import ServiceTimetable
+from storage.tables import LEG_BOUNDS, Booking, Passenger, RouteStop, SeatRow, Service, Ticket
+from storage.timetable_cache import ServiceLookup
 
 tickets_t = Ticket.__table__
 passengers_t = Passenger.__table__

@@ -11,12 +11,12 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from models.booking import BookingRequest
-from models.errors import NotFound
-from models.seating import Assignment, Occupancy
-from models.tables import LEG_BOUNDS, Booking, Passenger, Ticket
-from models.timetable import ServiceTimetable
-from models.timetable_cache import ServiceLookup
+from domain.booking import BookingRequest
+from domain.errors import NotFound
+from domain.seating import Assignment, Occupancy
+from domain.timetable import ServiceTimetable
+from storage.tables import LEG_BOUNDS, Booking, Passenger, Ticket
+from storage.timetable_cache import ServiceLookup
 
 bookings_t = Booking.__table__
 passengers_t = Passenger.__table__

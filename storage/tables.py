@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import INT4RANGE, JSONB, UUID, Range
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from models.job import JobStatus
+from domain.job import JobStatus
 
 
 class Base(DeclarativeBase):

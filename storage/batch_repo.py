@@ -8,9 +8,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
-from models.booking import BookingRequest
-from models.job_repo import job_row
-from models.tables import Batch, Booking, Job
+from domain.booking import BookingRequest
+from storage.job_repo import job_row
+from storage.tables import Batch, Booking, Job
 
 batches_t = Batch.__table__
 jobs_t = Job.__table__

@@ -7,9 +7,9 @@ import datetime as dt
 from sqlalchemy import Connection, func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from models.job import PENDING
-from models.quotas import FIELDS, QuotaOverride
-from models.tables import Booking, ClientQuota, Job, Passenger
+from domain.job import PENDING
+from domain.quotas import FIELDS, QuotaOverride
+from storage.tables import Booking, ClientQuota, Job, Passenger
 
 quotas_t = ClientQuota.__table__
 jobs_t = Job.__table__

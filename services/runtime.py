@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import redis
 from sqlalchemy import Engine
 
-from models.db import make_engine
-from models.timetable_cache import TimetableCache
 from settings import Settings
+from storage.engine import make_engine
+from storage.timetable_cache import TimetableCache
 
 
 @dataclass

@@ -22,15 +22,15 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 import metrics
-from models import booking_repo, job_repo, quota_repo, timetable_repo
-from models.booking import plan
-from models.errors import AllocationRefused, BookingClosed, RailError, job_problem
-from models.job import ENDED, JobStatus
-from models.quotas import QuotaExceeded, check_seats
-from models.seating import Occupancy, choose_seats
-from models.timetable import ServiceTimetable
-from workers.locks import departure_lock
-from workers.runtime import Runtime
+from domain.booking import plan
+from domain.errors import AllocationRefused, BookingClosed, RailError, job_problem
+from domain.job import ENDED, JobStatus
+from domain.quotas import QuotaExceeded, check_seats
+from domain.seating import Occupancy, choose_seats
+from domain.timetable import ServiceTimetable
+from services.runtime import Runtime
+from storage import booking_repo, job_repo, quota_repo, timetable_repo
+from storage.locks import departure_lock
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
 
-from models.booking import BookingRequest
-from models.job import PENDING, JobStatus
-from models.tables import Job
+from domain.booking import BookingRequest
+from domain.job import PENDING, JobStatus
+from storage.tables import Job
 
 jobs_t = Job.__table__
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from models.errors import RailError
+from domain.errors import RailError
 
 FIELDS = ("passengers_per_booking", "bookings_per_batch", "seats_per_departure", "open_jobs")
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
-from models.timetable import ServiceTimetable
-from models.timetable_repo import current_generation, load_service
+from domain.timetable import ServiceTimetable
+from storage.timetable_repo import current_generation, load_service
 
 ServiceLookup = Callable[[str], ServiceTimetable]
 

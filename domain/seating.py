@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from models.errors import AllocationRefused, TicketFailure
-from models.timetable import Seat
+from domain.errors import AllocationRefused, TicketFailure
+from domain.timetable import Seat
 
 SEATING_MODES = ("together", "strict", "any")
 

@@ -13,15 +13,15 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from models.errors import (
+from domain.errors import (
     BookingClosed,
     InvalidSegment,
     ServiceNotRunning,
     UnknownSeat,
     ValidationFailed,
 )
-from models.seating import TicketAsk
-from models.timetable import ServiceTimetable
+from domain.seating import TicketAsk
+from domain.timetable import ServiceTimetable
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,0 @@
-"""The domain (plain Python) and its persistence (SQLAlchemy)."""

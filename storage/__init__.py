@@ -1,0 +1,1 @@
+"""Where state lives: the PostgreSQL tables, engine and repositories; the Redis lock."""

@@ -1,1 +1,0 @@
-"""What a worker does: claim jobs, lock a departure, allocate in a transaction, sweep."""
