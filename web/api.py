@@ -7,7 +7,7 @@ import http
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
 
-from web.schemas import ProblemSchema
+from web.schemas.common import ProblemSchema
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 

@@ -20,7 +20,9 @@ from web.bookings import admit, enqueue, owner_of
 from web.pagination import decode_cursor, encode_cursor, fit
 from web.problems import flatten
 from web.quotas import Admission
-from web.schemas import BatchInSchema, BatchSchema, BookingInSchema, PageArgs
+from web.schemas.batches import BatchInSchema, BatchSchema
+from web.schemas.bookings import BookingInSchema
+from web.schemas.common import PageArgs
 
 blp = Blueprint("batches", __name__, description="Many bookings at once.")
 

@@ -25,14 +25,14 @@ from web import db
 from web.auth import identity, roles
 from web.pagination import decode_cursor, encode_cursor, fit
 from web.quotas import Admission
-from web.schemas import (
+from web.schemas.bookings import (
     BookingInSchema,
     BookingListArgs,
     BookingListSchema,
     BookingOutSchema,
     JobSchema,
-    utc_iso,
 )
+from web.schemas.common import utc_iso
 
 log = logging.getLogger(__name__)
 

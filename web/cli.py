@@ -16,7 +16,7 @@ from storage import timetable_repo
 from web import db
 from web.auth import CLIENT_ID_PATTERN, ROLES, issue_token
 from web.problems import flatten
-from web.schemas import TimetableSchema
+from web.schemas.timetable import TimetableSchema
 
 DEMO_TIMETABLE = Path(__file__).resolve().parent.parent / "timetables" / "demo.json"
 

@@ -22,7 +22,7 @@ from storage import departure_repo, timetable_repo
 from web import db
 from web.auth import roles
 from web.pagination import decode_cursor, encode_cursor
-from web.schemas import (
+from web.schemas.departures import (
     AvailabilityArgs,
     AvailabilitySchema,
     DepartureListSchema,

@@ -19,9 +19,9 @@ from webargs.core import is_json
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from domain.errors import ValidationFailed
-from web.schemas import (
-    BatchInSchema,
-    BookingInSchema,
+from web.schemas.batches import BatchInSchema
+from web.schemas.bookings import BookingInSchema
+from web.schemas.timetable import (
     RouteSchema,
     SeatSchema,
     SeatsField,

@@ -10,9 +10,8 @@ from domain.errors import NotFound, ValidationFailed
 from storage import timetable_repo
 from web import db
 from web.auth import roles
-from web.schemas import (
-    CODE_PATTERN,
-    CODE_RULE,
+from web.schemas.common import CODE_PATTERN, CODE_RULE
+from web.schemas.timetable import (
     RouteDocSchema,
     RouteSchema,
     ServiceOutSchema,
