@@ -62,7 +62,8 @@ if str(ROOT) not in sys.path:
 import redis  # noqa: E402
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 
-from bench.load import percentile, service_body  # noqa: E402
+from bench.load.report import percentile  # noqa: E402
+from bench.load.scenarios import service_body  # noqa: E402
 from bench.load_system import (  # noqa: E402
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
