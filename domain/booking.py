@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from domain.errors import (
     BookingClosed,
@@ -44,40 +43,6 @@ class BookingRequest:
     date: dt.date
     seating: str
     passengers: tuple[PassengerRequest, ...]
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "service": self.service,
-            "date": self.date.isoformat(),
-            "seating": self.seating,
-            "passengers": [
-                {
-                    "name": p.name,
-                    "tickets": [
-                        {
-                            "origin": t.origin,
-                            "destination": t.destination,
-                            "seat": t.seat,
-                            "comfort_zone": t.comfort_zone,
-                        }
-                        for t in p.tickets
-                    ],
-                }
-                for p in self.passengers
-            ],
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BookingRequest:
-        return cls(
-            service=data["service"],
-            date=dt.date.fromisoformat(data["date"]),
-            seating=data["seating"],
-            passengers=tuple(
-                PassengerRequest(p["name"], tuple(TicketRequest(**t) for t in p["tickets"]))
-                for p in data["passengers"]
-            ),
-        )
 
 
 def plan(

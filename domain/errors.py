@@ -1,9 +1,40 @@
-"""Business refusals: each names the condition and carries the contract's code."""
+"""Business refusals: each names a condition and carries the contract's stable code.
+
+How a code is shown over HTTP (status, title) is the web's business: web/problems.py.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
+
+
+class Code(StrEnum):
+    """Every stable error code of the contract (API.md, "Stable error codes")."""
+
+    VALIDATION_ERROR = "validation_error"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    RATE_LIMITED = "rate_limited"
+    UNKNOWN_SERVICE = "unknown_service"
+    UNKNOWN_STATION = "unknown_station"
+    UNKNOWN_SEAT = "unknown_seat"
+    SERVICE_NOT_RUNNING = "service_not_running"
+    INVALID_SEGMENT = "invalid_segment"
+    BOOKING_CLOSED = "booking_closed"
+    TIMETABLE_CONFLICT = "timetable_conflict"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    UNAVAILABLE = "unavailable"
+    INTERNAL_ERROR = "internal_error"
+    # a failed job's error only
+    SOLD_OUT = "sold_out"
+    SEAT_TAKEN = "seat_taken"
+    NOT_TOGETHER = "not_together"
 
 
 @dataclass
@@ -19,11 +50,9 @@ class TicketFailure:
 
 
 class RailError(Exception):
-    """A refusal a client can cause; `code` and `status` follow API.md."""
+    """A refusal a client can cause, with the contract's code and a sentence for people."""
 
-    code = "internal_error"
-    status = 500
-    title = "Internal error"
+    code: Code = Code.INTERNAL_ERROR
 
     def __init__(self, detail: str, errors: dict[str, list[str]] | None = None) -> None:
         super().__init__(detail)
@@ -32,46 +61,52 @@ class RailError(Exception):
 
 
 class ValidationFailed(RailError):
-    code, status, title = "validation_error", 422, "Invalid request"
+    code = Code.VALIDATION_ERROR
 
 
 class NotFound(RailError):
-    code, status, title = "not_found", 404, "Not found"
+    code = Code.NOT_FOUND
 
 
 class UnknownService(RailError):
-    code, status, title = "unknown_service", 404, "Unknown service"
+    code = Code.UNKNOWN_SERVICE
 
 
 class UnknownStation(RailError):
-    code, status, title = "unknown_station", 404, "Unknown station"
+    code = Code.UNKNOWN_STATION
 
 
 class UnknownSeat(RailError):
-    code, status, title = "unknown_seat", 422, "Unknown seat"
+    code = Code.UNKNOWN_SEAT
 
 
 class InvalidSegment(RailError):
-    code, status, title = "invalid_segment", 422, "Invalid segment"
+    code = Code.INVALID_SEGMENT
 
 
 class ServiceNotRunning(RailError):
-    code, status, title = "service_not_running", 422, "Service not running"
+    code = Code.SERVICE_NOT_RUNNING
 
 
 class BookingClosed(RailError):
-    code, status, title = "booking_closed", 422, "Booking closed"
+    code = Code.BOOKING_CLOSED
 
 
 class TimetableConflict(RailError):
-    code, status, title = "timetable_conflict", 409, "Timetable conflict"
+    code = Code.TIMETABLE_CONFLICT
+
+
+class IdempotencyConflict(RailError):
+    """An Idempotency-Key the client already used with a different request body."""
+
+    code = Code.IDEMPOTENCY_CONFLICT
 
 
 @dataclass
 class AllocationRefused(Exception):
     """Seats could not be given: the job fails with `code` and the failing tickets."""
 
-    code: str
+    code: Code
     detail: str
     tickets: list[TicketFailure] = field(default_factory=list)
 
@@ -79,44 +114,22 @@ class AllocationRefused(Exception):
         return f"{self.code}: {self.detail}"
 
 
-TITLES = {
-    "sold_out": "Sold out",
-    "seat_taken": "Seat taken",
-    "not_together": "Party cannot sit together",
-    "booking_closed": "Booking closed",
-    "internal_error": "Internal error",
-}
+@dataclass(frozen=True)
+class JobError:
+    """Why a job failed, as stored on the job: its code, a sentence, the failing tickets."""
 
-JOB_STATUS = {
-    "sold_out": 409,
-    "seat_taken": 409,
-    "not_together": 409,
-    "booking_closed": 422,
-    "internal_error": 500,
-}
+    code: Code
+    detail: str
+    tickets: Sequence[TicketFailure] = ()
 
-
-def problem(code: str, title: str, status: int, detail: str, **extra: object) -> dict[str, object]:
-    """An RFC 9457 problem document carrying the contract's stable `code`."""
-    body: dict[str, object] = {
-        "type": f"/problems/{code}",
-        "title": title,
-        "status": status,
-        "detail": detail,
-        "code": code,
-    }
-    body.update({k: v for k, v in extra.items() if v is not None})
-    return body
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "code": str(self.code),
+            "detail": self.detail,
+            "tickets": [t.as_dict() for t in self.tickets],
+        }
 
 
-def job_problem(
-    code: str, detail: str, tickets: list[TicketFailure] | None = None
-) -> dict[str, Any]:
-    """The `error` of a failed job."""
-    return problem(
-        code,
-        TITLES.get(code, "Booking failed"),
-        JOB_STATUS.get(code, 500),
-        detail,
-        tickets=[t.as_dict() for t in tickets or []],
-    )
+class WriteConflict(Exception):
+    """The database refused a write that raced another transaction (a seat sold meanwhile);
+    nothing of the unit of work is kept."""

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from dataclasses import dataclass
 from enum import StrEnum
+
+from domain.booking import BookingRequest
 
 
 class JobStatus(StrEnum):
@@ -16,3 +21,51 @@ class JobStatus(StrEnum):
 
 PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
 ENDED = (JobStatus.SUCCEEDED, JobStatus.FAILED)
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job a worker holds: `attempt` is its fence; only that attempt may finish it."""
+
+    id: uuid.UUID
+    attempt: int
+    owner: str
+    request: BookingRequest
+    submitted_at: dt.datetime | None = None
+    seat_quota: int | None = None  # the client's seats per departure when it was accepted
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job to queue: who asked, what, and under which key and quota."""
+
+    owner: str
+    request: BookingRequest
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    seat_quota: int | None = None
+
+
+@dataclass(frozen=True)
+class KnownJob:
+    """A job found by its idempotency key."""
+
+    id: uuid.UUID
+    request_hash: str | None
+
+
+@dataclass(frozen=True)
+class StaleJob:
+    id: uuid.UUID
+    status: JobStatus
+    attempt: int
+
+
+@dataclass(frozen=True)
+class AcceptedBooking:
+    """One booking of a batch that became a job: its position, owner, request, seat quota."""
+
+    index: int
+    owner: str
+    request: BookingRequest
+    seat_quota: int | None

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from domain.errors import RailError
+from domain.errors import Code, RailError
 
 FIELDS = ("passengers_per_booking", "bookings_per_batch", "seats_per_departure", "open_jobs")
 
 
 class QuotaExceeded(RailError):
-    code, status, title = "quota_exceeded", 422, "Quota exceeded"
+    code = Code.QUOTA_EXCEEDED
 
 
 @dataclass(frozen=True)

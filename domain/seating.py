@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from domain.errors import AllocationRefused, TicketFailure
+from domain.errors import AllocationRefused, Code, TicketFailure
 from domain.timetable import Seat
 
 SEATING_MODES = ("together", "strict", "any")
@@ -95,14 +95,14 @@ def choose_seats(
     by_number = {s.number: s for s in seats}
     held = occupancy.copy()
     given: dict[tuple[int, int], Assignment] = {}
-    failures: dict[tuple[int, int], str] = {}
+    failures: dict[tuple[int, int], Code] = {}
 
     for ask in asks:
         if ask.seat is None:
             continue
         seat = by_number.get(ask.seat)
         if seat is None or not held.is_free(seat.number, ask.start, ask.end):
-            failures[(ask.passenger, ask.ticket)] = "seat_taken"
+            failures[(ask.passenger, ask.ticket)] = Code.SEAT_TAKEN
             continue
         held.take(seat.number, ask.start, ask.end)
         given[(ask.passenger, ask.ticket)] = Assignment(
@@ -115,17 +115,17 @@ def choose_seats(
         candidates = free_seats(seats, held, first.start, first.end, first.comfort_zone)
         picked = _pick(candidates, len(group), seating)
         if picked is None:
-            code = "not_together" if len(candidates) >= len(group) else "sold_out"
-            for ask in group[len(candidates) :] if code == "sold_out" else group:
+            code = Code.NOT_TOGETHER if len(candidates) >= len(group) else Code.SOLD_OUT
+            for ask in group[len(candidates) :] if code == Code.SOLD_OUT else group:
                 failures[(ask.passenger, ask.ticket)] = code
-            picked = candidates[: len(group)] if code == "sold_out" else []
+            picked = candidates[: len(group)] if code == Code.SOLD_OUT else []
         for ask, seat in zip(group, picked, strict=False):
             held.take(seat.number, ask.start, ask.end)
             given[(ask.passenger, ask.ticket)] = Assignment(
                 ask.passenger, ask.ticket, seat, ask.start, ask.end
             )
 
-    if failures and seating != "strict" and set(failures.values()) == {"sold_out"}:
+    if failures and seating != "strict" and set(failures.values()) == {Code.SOLD_OUT}:
         # Greedy seating by group can strand a later ticket (a zone-less passenger
         # taking the last first-class seat); a search over all chosen tickets may not.
         matched = _match([a for a in asks if a.seat is None], seats, after_asked.copy())
@@ -139,15 +139,15 @@ def choose_seats(
             for a in asks
             if (a.passenger, a.ticket) in failures
         ]
-        code = ordered[0].code
+        code = failures[(ordered[0].passenger, ordered[0].ticket)]
         raise AllocationRefused(code, _DETAILS[code], ordered)
     return [given[(a.passenger, a.ticket)] for a in asks]
 
 
 _DETAILS = {
-    "seat_taken": "An asked seat is not free on every leg of its ticket.",
-    "sold_out": "Not enough seats are free for the whole segment in the asked comfort zone.",
-    "not_together": "The party cannot be seated adjacent in one carriage.",
+    Code.SEAT_TAKEN: "An asked seat is not free on every leg of its ticket.",
+    Code.SOLD_OUT: "Not enough seats are free for the whole segment in the asked comfort zone.",
+    Code.NOT_TOGETHER: "The party cannot be seated adjacent in one carriage.",
 }
 
 

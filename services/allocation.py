@@ -18,18 +18,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.exceptions import LockError
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 import metrics
 from domain.booking import plan
-from domain.errors import AllocationRefused, BookingClosed, RailError, job_problem
-from domain.job import ENDED, JobStatus
+from domain.errors import (
+    AllocationRefused,
+    BookingClosed,
+    Code,
+    JobError,
+    RailError,
+    WriteConflict,
+)
+from domain.job import ENDED, ClaimedJob, JobStatus
 from domain.quotas import QuotaExceeded, check_seats
 from domain.seating import Occupancy, choose_seats
 from domain.timetable import ServiceTimetable
 from services.runtime import Runtime
-from storage import booking_repo, job_repo, quota_repo, timetable_repo
+from services.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from settings import Settings
 from storage.locks import departure_lock
 
 log = logging.getLogger(__name__)
@@ -58,8 +64,8 @@ def allocate_job(rt: Runtime, job_id: uuid.UUID, clock: Clock = utcnow) -> str |
     Raises DepartureBusy when the departure's lock cannot be had in time, and
     database errors for the caller to retry.
     """
-    with rt.engine.connect() as conn:
-        found = job_repo.departure_of(conn, job_id)
+    with rt.unit_of_work() as uow:
+        found = uow.jobs.departure_of(job_id)
     if found is None:
         log.warning("job %s does not exist", job_id)
         return None
@@ -72,7 +78,7 @@ def allocate_job(rt: Runtime, job_id: uuid.UUID, clock: Clock = utcnow) -> str |
     ) as lock:
         deadline = time.monotonic() + s.allocation_time_budget_seconds
         while time.monotonic() < deadline:
-            result = serve_departure(rt, service_id, date, clock)
+            result = serve_departure(rt.unit_of_work, s, service_id, date, clock)
             served = result.succeeded + result.failed
             if result.claimed == 0 or (served == result.claimed < s.allocation_batch_size):
                 break  # the queue is drained: no need for an empty round
@@ -81,51 +87,53 @@ def allocate_job(rt: Runtime, job_id: uuid.UUID, clock: Clock = utcnow) -> str |
             except LockError:  # it lapsed during the round: leave the queue to its holder
                 log.warning("departure lock %s lapsed while serving", lock.name)
                 break
-    with rt.engine.connect() as conn:
-        found = job_repo.departure_of(conn, job_id)
+    with rt.unit_of_work() as uow:
+        found = uow.jobs.departure_of(job_id)
     return None if found is None else found[2]
 
 
 def serve_departure(
-    rt: Runtime, service_id: str, date: dt.date, clock: Clock = utcnow
+    unit_of_work: UnitOfWorkFactory,
+    settings: Settings,
+    service_id: str,
+    date: dt.date,
+    clock: Clock = utcnow,
 ) -> BatchResult:
     """Claim up to a batch of the departure's oldest jobs and seat them in one transaction."""
-    s = rt.settings
-    with rt.engine.begin() as conn:
-        claimed = job_repo.claim_departure_jobs(
-            conn,
-            service_id,
-            date,
-            s.allocation_batch_size,
-            s.job_lease_seconds,
-            s.job_max_attempts,
+    s = settings
+    with unit_of_work() as uow:
+        claimed = uow.jobs.claim(
+            service_id, date, s.allocation_batch_size, s.job_lease_seconds, s.job_max_attempts
         )
+        uow.commit()
     result = BatchResult(claimed=len(claimed))
     if not claimed:
         return result
-    ended: list[tuple[job_repo.ClaimedJob, str | None]] = []  # (job, error code), for metrics
+    ended: list[tuple[ClaimedJob, str | None]] = []  # (job, error code), for metrics
     started = time.perf_counter()
     try:
-        with rt.engine.begin() as conn:
-            seating = _Seating.open(conn, rt, service_id, date, claimed, clock())
+        with unit_of_work() as uow:
+            seating = _Seating.open(uow, service_id, date, claimed, clock(), s.booking_horizon_days)
             for job in claimed:
                 booking_id, error = seating.seat(job)
-                if not job_repo.finish_job(conn, job, booking_id=booking_id, error=error):
+                if not uow.jobs.finish(job, booking_id, None if error is None else error.to_json()):
                     raise Fenced(str(job.id))
-                ended.append((job, None if error is None else error["code"]))
+                ended.append((job, None if error is None else error.code))
                 if booking_id is None:
                     result.failed += 1
                 else:
                     result.succeeded += 1
-    except (Fenced, IntegrityError) as lost:
+            uow.commit()
+    except (Fenced, WriteConflict) as lost:
         # Someone else served this departure at the same time (our lock lapsed):
         # nothing of ours was written; give back what we still hold and go again.
         log.warning("allocation on %s %s rolled back: %r", service_id, date, lost)
-        with rt.engine.begin() as conn:
-            job_repo.release_jobs(conn, claimed)
+        with unit_of_work() as uow:
+            uow.jobs.release(claimed)
+            uow.commit()
         return BatchResult(claimed=len(claimed))
     except BaseException:
-        _release_quietly(rt, claimed)
+        _release_quietly(unit_of_work, claimed)
         raise
     _count_committed(ended, time.perf_counter() - started)
     return result
@@ -136,7 +144,7 @@ class _Seating:
     """One allocation transaction's view of a departure: which legs are taken and how many
     seats each client holds, kept up to date as its jobs are seated, oldest first."""
 
-    conn: Connection
+    uow: UnitOfWork
     service: ServiceTimetable | None
     occupancy: Occupancy
     held: dict[str, int]
@@ -146,45 +154,43 @@ class _Seating:
     @classmethod
     def open(
         cls,
-        conn: Connection,
-        rt: Runtime,
+        uow: UnitOfWork,
         service_id: str,
         date: dt.date,
-        claimed: list[job_repo.ClaimedJob],
+        claimed: list[ClaimedJob],
         now: dt.datetime,
+        horizon_days: int,
     ) -> _Seating:
         """Lock the service against timetable changes and read the departure as it is."""
         service = None
-        if timetable_repo.lock_service(conn, service_id):
-            service = rt.timetables.lookup(conn)(service_id)
+        if uow.timetable.lock_service(service_id):
+            service = uow.timetable.service(service_id)
         quota_owners = sorted({j.owner for j in claimed if j.seat_quota is not None})
         return cls(
-            conn,
+            uow,
             service,
-            booking_repo.load_occupancy(conn, service_id, date),
-            quota_repo.seats_held_by(conn, quota_owners, service_id, date),
+            uow.bookings.occupancy(service_id, date),
+            uow.quotas.seats_held_by(quota_owners, service_id, date),
             now,
-            rt.settings.booking_horizon_days,
+            horizon_days,
         )
 
-    def seat(self, job: job_repo.ClaimedJob) -> tuple[int | None, dict | None]:
-        """Seat one job: its new booking's id, or the problem it failed with."""
+    def seat(self, job: ClaimedJob) -> tuple[int | None, JobError | None]:
+        """Seat one job: its new booking's id, or why it failed."""
         if self.service is None:
-            return None, job_problem("internal_error", f"Service {job.request.service} is gone.")
+            return None, JobError(Code.INTERNAL_ERROR, f"Service {job.request.service} is gone.")
         if (over := _over_seat_quota(job, self.held)) is not None:
             return None, over
         try:
             asks = plan(self.service, job.request, self.now, self.horizon_days)
             given = choose_seats(self.service.seats, self.occupancy, asks, job.request.seating)
         except AllocationRefused as refused:
-            return None, job_problem(refused.code, refused.detail, refused.tickets)
+            return None, JobError(refused.code, refused.detail, refused.tickets)
         except BookingClosed as closed:
-            return None, job_problem("booking_closed", closed.detail)
+            return None, JobError(Code.BOOKING_CLOSED, closed.detail)
         except RailError as other:
-            return None, job_problem("internal_error", other.detail)
-        booking_id = booking_repo.insert_booking(
-            self.conn, job.owner, self.service, job.request, given
-        )
+            return None, JobError(Code.INTERNAL_ERROR, other.detail)
+        booking_id = self.uow.bookings.add(job.owner, self.service, job.request, given)
         for a in given:
             self.occupancy.take(a.seat.number, a.start, a.end)
         if job.owner in self.held:
@@ -192,19 +198,19 @@ class _Seating:
         return booking_id, None
 
 
-def _over_seat_quota(job: job_repo.ClaimedJob, held: dict[str, int]) -> dict | None:
-    """The quota_exceeded problem if this job would take its client past the seat quota it
+def _over_seat_quota(job: ClaimedJob, held: dict[str, int]) -> JobError | None:
+    """Quota exceeded, if this job would take its client past the seat quota it
     was accepted under; exact here, under the departure's lock."""
     if job.seat_quota is None:
         return None
     try:
         check_seats(job.seat_quota, held[job.owner], len(job.request.passengers))
     except QuotaExceeded as over:
-        return job_problem(over.code, over.detail)
+        return JobError(over.code, over.detail)
     return None
 
 
-def _count_committed(ended: list[tuple[job_repo.ClaimedJob, str | None]], seconds: float) -> None:
+def _count_committed(ended: list[tuple[ClaimedJob, str | None]], seconds: float) -> None:
     """Metrics of a committed allocation transaction: its time, each job's outcome."""
     metrics.ALLOCATION_SECONDS.observe(seconds)
     now = utcnow()  # real time, whatever clock the transaction was given
@@ -214,10 +220,11 @@ def _count_committed(ended: list[tuple[job_repo.ClaimedJob, str | None]], second
         )
 
 
-def _release_quietly(rt: Runtime, claimed: list[job_repo.ClaimedJob]) -> None:
+def _release_quietly(unit_of_work: UnitOfWorkFactory, claimed: list[ClaimedJob]) -> None:
     """Best effort: hand claimed jobs back now rather than after their lease expires."""
     try:
-        with rt.engine.begin() as conn:
-            job_repo.release_jobs(conn, claimed)
+        with unit_of_work() as uow:
+            uow.jobs.release(claimed)
+            uow.commit()
     except Exception:  # the database may be the thing that failed; the lease covers it
         log.warning("could not release %d claimed jobs; their lease will expire", len(claimed))

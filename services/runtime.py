@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from settings import Settings
 from storage.engine import make_engine
 from storage.timetable_cache import TimetableCache
+from storage.unit_of_work import SqlUnitOfWork
 
 
 @dataclass
@@ -19,6 +20,9 @@ class Runtime:
     engine: Engine
     redis: redis.Redis
     timetables: TimetableCache = field(default_factory=TimetableCache)
+
+    def unit_of_work(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, self.timetables)
 
 
 _runtime: Runtime | None = None

@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import metrics
-from domain.errors import job_problem
+from domain.errors import Code, JobError
 from domain.job import JobStatus
-from services.runtime import Runtime
-from storage import job_repo
+from services.unit_of_work import UnitOfWorkFactory
+from settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,26 +27,28 @@ class SweepResult:
     failed: int = 0
 
 
-def sweep(rt: Runtime, enqueue: Callable[[uuid.UUID], None]) -> SweepResult:
+def sweep(
+    unit_of_work: UnitOfWorkFactory, settings: Settings, enqueue: Callable[[uuid.UUID], None]
+) -> SweepResult:
     """Re-send stale jobs and fail exhausted ones; `enqueue` sends one job's message."""
-    s = rt.settings
     result = SweepResult()
-    with rt.engine.begin() as conn:
-        stale = job_repo.stale_jobs(conn, s.sweep_queued_after_seconds)
+    with unit_of_work() as uow:
         resend = []
-        for job_id, _status, attempt in stale:
-            if attempt >= s.job_max_attempts:
-                error = job_problem(
-                    "internal_error", f"The job failed {attempt} attempts; it was not booked."
+        for job in uow.jobs.stale(settings.sweep_queued_after_seconds):
+            if job.attempt >= settings.job_max_attempts:
+                error = JobError(
+                    Code.INTERNAL_ERROR,
+                    f"The job failed {job.attempt} attempts; it was not booked.",
                 )
-                if job_repo.fail_exhausted(conn, job_id, attempt, error):
+                if uow.jobs.fail_exhausted(job.id, job.attempt, error.to_json()):
                     result.failed += 1
             else:
-                resend.append(job_id)
+                resend.append(job.id)
         if resend:
-            job_repo.mark_enqueued(conn, resend)
+            uow.jobs.mark_enqueued(resend)
+        uow.commit()
     if result.failed:  # committed: they ended
-        metrics.JOBS_FINISHED.labels(status=JobStatus.FAILED, code="internal_error").inc(
+        metrics.JOBS_FINISHED.labels(status=JobStatus.FAILED, code=Code.INTERNAL_ERROR).inc(
             result.failed
         )
     for job_id in resend:  # after the commit: a lost send is found again next sweep

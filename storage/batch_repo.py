@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
-from domain.booking import BookingRequest
+from domain.job import AcceptedBooking
 from storage.job_repo import job_row
 from storage.tables import Batch, Booking, Job
 
@@ -47,10 +48,9 @@ def insert_batch(
     owner: str,
     total: int,
     rejected: dict[int, dict[str, Any]],
-    accepted: list[tuple[int, str, BookingRequest, int | None]],
+    accepted: Sequence[AcceptedBooking],
 ) -> tuple[uuid.UUID, dict[int, uuid.UUID]]:
-    """Write the batch, its refusals compacted, and one queued job per accepted
-    (position, owner, request, seat quota)."""
+    """Write the batch, its refusals compacted, and one queued job per accepted booking."""
     batch_id = uuid.uuid4()
     conn.execute(
         insert(batches_t).values(
@@ -61,10 +61,10 @@ def insert_batch(
         )
     )
     rows = {
-        index: job_row(
-            job_owner, request, batch_id=batch_id, batch_index=index, seat_quota=seat_quota
+        a.index: job_row(
+            a.owner, a.request, batch_id=batch_id, batch_index=a.index, seat_quota=a.seat_quota
         )
-        for index, job_owner, request, seat_quota in accepted
+        for a in accepted
     }
     if rows:
         conn.execute(insert(jobs_t), list(rows.values()))

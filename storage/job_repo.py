@@ -8,26 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
 
 from domain.booking import BookingRequest
-from domain.job import PENDING, JobStatus
+from domain.job import PENDING, ClaimedJob, JobStatus, StaleJob
+from storage import job_payload
 from storage.tables import Job
 
 jobs_t = Job.__table__
-
-
-@dataclass(frozen=True)
-class ClaimedJob:
-    id: uuid.UUID
-    attempt: int
-    owner: str
-    request: BookingRequest
-    submitted_at: dt.datetime | None = None
-    seat_quota: int | None = None  # the client's seats per departure when it was accepted
 
 
 def job_row(owner: str, request: BookingRequest, **extra: Any) -> dict[str, Any]:
@@ -35,7 +25,7 @@ def job_row(owner: str, request: BookingRequest, **extra: Any) -> dict[str, Any]
     return {
         "id": uuid.uuid4(),
         "owner": owner,
-        "request": request.to_json(),
+        "request": job_payload.encode(request),
         "service_id": request.service,
         "date": request.date,
         **extra,
@@ -137,7 +127,7 @@ def claim_departure_jobs(
             r.id,
             r.attempt,
             r.owner,
-            BookingRequest.from_json(r.request),
+            job_payload.decode(r.request),
             r.submitted_at,
             r.seat_quota,
         )
@@ -198,9 +188,7 @@ def count_pending(conn: Connection) -> dict[str, int]:
     return {status: 0 for status in PENDING} | {r.status: r.n for r in rows}
 
 
-def stale_jobs(
-    conn: Connection, queued_after_seconds: float, limit: int = 1000
-) -> list[tuple[uuid.UUID, str, int]]:
+def stale_jobs(conn: Connection, queued_after_seconds: float, limit: int = 1000) -> list[StaleJob]:
     """Jobs the sweeper must act on: queued unnoticed too long, or on an expired lease."""
     cutoff = func.now() - text(f"interval '{float(queued_after_seconds)} seconds'")
     rows = conn.execute(
@@ -220,7 +208,7 @@ def stale_jobs(
         .order_by(jobs_t.c.seq)
         .limit(limit)
     )
-    return [(r.id, r.status, r.attempt) for r in rows]
+    return [StaleJob(r.id, JobStatus(r.status), r.attempt) for r in rows]
 
 
 def mark_enqueued(conn: Connection, job_ids: list[uuid.UUID]) -> None:

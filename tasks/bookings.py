@@ -39,5 +39,6 @@ def register(app: Celery) -> None:
     @app.task(name=SWEEP_TASK, ignore_result=True)
     def sweep_jobs() -> dict[str, int]:
         """Re-send jobs whose message was lost and fail those out of attempts."""
-        result = sweep(get_runtime(settings), lambda job_id: enqueue_allocation(app, job_id))
+        rt = get_runtime(settings)
+        result = sweep(rt.unit_of_work, settings, lambda job_id: enqueue_allocation(app, job_id))
         return {"requeued": result.requeued, "failed": result.failed}

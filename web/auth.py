@@ -14,19 +14,18 @@ import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
 from flask import g, request
 
-from domain.errors import RailError
+from domain.access import ROLES, Identity
+from domain.errors import Code, RailError
 from settings import Settings, load_jwt_public_key
 from web import db
 
 log = logging.getLogger(__name__)
 
-ROLES = ("client", "conductor", "operator")
 # A client id (any caller's `sub`): 1-64 letters, digits and `._@-`.
 CLIENT_ID_PATTERN = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 # How far in the future `iat` (and `nbf`) may be: the issuer's clock may run a little ahead.
@@ -37,11 +36,11 @@ GENERIC_DETAIL = "The bearer token is missing or not valid."
 
 
 class Unauthorized(RailError):
-    code, status, title = "unauthorized", 401, "Unauthorized"
+    code = Code.UNAUTHORIZED
 
 
 class Forbidden(RailError):
-    code, status, title = "forbidden", 403, "Forbidden"
+    code = Code.FORBIDDEN
 
 
 class TokenRefused(Exception):
@@ -50,21 +49,6 @@ class TokenRefused(Exception):
     def __init__(self, reason: str, level: int = logging.WARNING) -> None:
         super().__init__(reason)
         self.level = level  # routine (an expired token): INFO; anything else: WARNING
-
-
-@dataclass(frozen=True)
-class Identity:
-    sub: str
-    role: str
-
-    @property
-    def sees_all(self) -> bool:
-        """Conductors and operators see every client's jobs and bookings."""
-        return self.role in ("conductor", "operator")
-
-    def owner_filter(self) -> str | None:
-        """The owner to restrict reads to, or None to see everything."""
-        return None if self.sees_all else self.sub
 
 
 def issue_token(secret: str, sub: str, role: str, ttl: dt.timedelta) -> str:

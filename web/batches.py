@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from typing import Any
@@ -9,17 +10,14 @@ from typing import Any
 from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
-import metrics
-from domain.booking import BookingRequest
-from domain.errors import NotFound, RailError, problem
+from domain.errors import NotFound
 from domain.job import JobStatus
+from services.batches import BatchItem, submit_batch
 from storage import batch_repo
 from web import db
 from web.auth import identity, roles
-from web.bookings import admit, enqueue, owner_of
 from web.pagination import decode_cursor, encode_cursor, fit
-from web.problems import flatten
-from web.quotas import Admission
+from web.problems import flatten, stored_problem
 from web.schemas.batches import BatchInSchema, BatchSchema
 from web.schemas.bookings import BookingInSchema
 from web.schemas.common import PageArgs
@@ -37,77 +35,36 @@ PAGE_BYTES = 256 * 1024
 @blp.response(202, BatchSchema)
 def create_batch(data: dict[str, Any]) -> Any:
     """Accept a batch: one job per accepted booking; refused ones are reported in place."""
-    schema = BookingInSchema()
-    rejected: dict[int, dict[str, Any]] = {}
-    accepted: list[tuple[int, str, BookingRequest, int]] = []
-    with db.engine().begin() as conn:
-        services = db.service_lookup(conn)
-        quotas = Admission(conn)
-        quotas.batch(len(data["bookings"]))
-        for index, body in enumerate(data["bookings"]):
-            try:
-                if not isinstance(body, dict):
-                    raise ValidationError(["A booking request is a JSON object."])
-                loaded = schema.load(body)
-                owner = owner_of(loaded.get("client"))
-                admit(conn, loaded["request"], services)
-                seat_quota = quotas.booking(owner, loaded["request"])
-            except ValidationError as invalid:
-                rejected[index] = batch_repo.compact_rejection(
-                    problem(
-                        "validation_error",
-                        "Invalid request",
-                        422,
-                        "The booking is not valid.",
-                        errors=flatten(invalid.messages),
-                    )
-                )
-            except RailError as refused:
-                rejected[index] = batch_repo.compact_rejection(
-                    problem(
-                        refused.code,
-                        refused.title,
-                        refused.status,
-                        refused.detail,
-                        errors=refused.errors,
-                    )
-                )
-            else:
-                accepted.append((index, owner, loaded["request"], seat_quota))
-        batch_id, job_ids = batch_repo.insert_batch(
-            conn, identity().sub, len(data["bookings"]), rejected, accepted
-        )
-    metrics.JOBS_ACCEPTED.inc(len(accepted))
-    for job_id in _wake_ups(accepted, job_ids):
-        enqueue(job_id)
+    schema = BookingInSchema()  # one for all: making a schema costs more than a load
+    items = [_item(schema, body) for body in data["bookings"]]
+    batch = submit_batch(
+        db.unit_of_work(),
+        db.sender(),
+        db.settings(),
+        identity(),
+        items,
+        now=dt.datetime.now(dt.UTC),
+    )
     jobs = [
-        {"id": None, "status": "rejected", "error": rejected[i]}
-        if i in rejected
-        else {"id": str(job_ids[i]), "status": JobStatus.QUEUED}
-        for i in range(len(data["bookings"]))
+        {"id": None, "status": "rejected", "error": stored_problem(batch.rejected[i])}
+        if i in batch.rejected
+        else {"id": str(batch.jobs[i]), "status": JobStatus.QUEUED}
+        for i in range(batch.total)
     ]
-    link = f"/v1/batches/{batch_id}"
+    link = f"/v1/batches/{batch.id}"
     headers = {"Location": link, "Retry-After": "1"}
-    return {"id": str(batch_id), "jobs": jobs, "links": {"self": link}}, 202, headers
+    return {"id": str(batch.id), "jobs": jobs, "links": {"self": link}}, 202, headers
 
 
-def _wake_ups(
-    accepted: list[tuple[int, str, BookingRequest, int]], job_ids: dict[int, uuid.UUID]
-) -> list[uuid.UUID]:
-    """One message per departure and per chunk of its jobs, not one per job.
-
-    A worker that takes a departure's lock serves all its queued jobs oldest
-    first; more messages would only wait for the same lock.
-    """
-    # Chunks of at least 100: with batching off (size 1), one message per job would
-    # only add publishes while a single lock holder serves them all.
-    size = max(db.settings().allocation_batch_size, 100)
-    by_departure: dict[tuple[str, str], list[uuid.UUID]] = {}
-    for index, _, request, _ in accepted:
-        by_departure.setdefault((request.service, request.date.isoformat()), []).append(
-            job_ids[index]
-        )
-    return [ids[i] for ids in by_departure.values() for i in range(0, len(ids), size)]
+def _item(schema: BookingInSchema, body: Any) -> BatchItem:
+    """One booking of the batch, read as a single booking is, or why it cannot be."""
+    try:
+        if not isinstance(body, dict):
+            raise ValidationError(["A booking request is a JSON object."])
+        loaded = schema.load(body)
+    except ValidationError as invalid:
+        return BatchItem(invalid=flatten(invalid.messages))
+    return BatchItem(loaded["request"], loaded.get("client"))
 
 
 @blp.route("/batches/<batch_id>")
@@ -149,12 +106,12 @@ def get_batch(args: dict[str, Any], batch_id: str) -> Any:
 def _job_entry(batch: Any, rows: dict[int, Any], i: int) -> dict[str, Any]:
     """The batch's job at position `i`, or its refusal."""
     if str(i) in batch.rejected:
-        return {"id": None, "status": "rejected", "error": batch.rejected[str(i)]}
+        return {"id": None, "status": "rejected", "error": stored_problem(batch.rejected[str(i)])}
     row = rows[i]
     return {
         "id": str(row.id),
         "status": row.status,
         "reference": row.reference,
-        "error": row.error,
+        "error": None if row.error is None else stored_problem(row.error),
         "links": {"self": f"/v1/jobs/{row.id}"},
     }

@@ -5,26 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import logging
 import uuid
 from typing import Any
 
 from flask import request
 from flask_smorest import Blueprint
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
-import metrics
-from domain.booking import BookingRequest, plan
-from domain.errors import NotFound, RailError, UnknownService, ValidationFailed
+from domain.errors import NotFound, ValidationFailed
 from domain.job import JobStatus
+from services.bookings import Idempotency, submit_booking
+from services.bookings import cancel_booking as cancel
 from storage import booking_repo, job_repo
-from storage.timetable_cache import ServiceLookup
-from tasks.sending import enqueue_allocation
 from web import db
 from web.auth import identity, roles
 from web.pagination import decode_cursor, encode_cursor, fit
-from web.quotas import Admission
+from web.problems import stored_problem
 from web.schemas.bookings import (
     BookingInSchema,
     BookingListArgs,
@@ -34,8 +30,6 @@ from web.schemas.bookings import (
 )
 from web.schemas.common import utc_iso
 
-log = logging.getLogger(__name__)
-
 blp = Blueprint("bookings", __name__, description="Book seats and follow the jobs.")
 
 RETRY_AFTER_SECONDS = 1
@@ -44,68 +38,27 @@ RETRY_AFTER_SECONDS = 1
 PAGE_TICKETS = 1000
 
 
-class IdempotencyConflict(RailError):
-    code, status, title = "idempotency_conflict", 422, "Idempotency key reused"
-
-
 @blp.route("/bookings", methods=["POST"])
 @roles("client", "operator")
 @blp.arguments(BookingInSchema)
 @blp.response(202, JobSchema)
 def create_booking(data: dict[str, Any]) -> Any:
     """Accept a booking request: 202 with a job to poll."""
-    owner = owner_of(data.get("client"))
-    key = _idempotency_key()
-    body_hash = _body_hash()
-    with db.engine().begin() as conn:
-        if key is not None:
-            known = _known_job(conn, owner, key, body_hash)
-            if known is not None:
-                return _accepted(known)
-        admit(conn, data["request"], db.service_lookup(conn))
-        seat_quota = Admission(conn).booking(owner, data["request"])
-        try:
-            with conn.begin_nested():
-                job_id = job_repo.insert_job(
-                    conn,
-                    owner=owner,
-                    request=data["request"],
-                    idempotency_key=key,
-                    request_hash=body_hash,
-                    seat_quota=seat_quota,
-                )
-        except IntegrityError:  # the same key committed by a concurrent request
-            known = _known_job(conn, owner, key or "", body_hash)
-            if known is None:
-                raise
-            return _accepted(known)
-    metrics.JOBS_ACCEPTED.inc()
-    enqueue(job_id)
+    job_id = submit_booking(
+        db.unit_of_work(),
+        db.sender(),
+        db.settings(),
+        identity(),
+        data["request"],
+        client=data.get("client"),
+        idempotency=_idempotency(),
+        now=dt.datetime.now(dt.UTC),
+    )
     return _accepted(job_id)
 
 
-def admit(conn: Any, request_: BookingRequest, services: ServiceLookup) -> None:
-    """Refuse, with its code, whatever can be refused without the seat inventory."""
-    try:
-        service = services(request_.service)
-    except NotFound:
-        raise UnknownService(f"No service {request_.service}.") from None
-    plan(service, request_, dt.datetime.now(dt.UTC), db.settings().booking_horizon_days)
-
-
-def owner_of(client: str | None) -> str:
-    me = identity()
-    if client is None:
-        return me.sub
-    if me.role != "operator":
-        raise ValidationFailed(
-            "Only operators book on a client's behalf.",
-            {"client": ["Only operators may name a client."]},
-        )
-    return client
-
-
-def _idempotency_key() -> str | None:
+def _idempotency() -> Idempotency | None:
+    """The Idempotency-Key header, if any, with the hash of the body it came with."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
@@ -114,30 +67,9 @@ def _idempotency_key() -> str | None:
             "The Idempotency-Key header is not valid.",
             {"Idempotency-Key": ["1 to 255 printable ASCII characters."]},
         )
-    return key
-
-
-def _body_hash() -> str:
     body = request.get_json(silent=True)
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _known_job(conn: Any, owner: str, key: str, body_hash: str) -> uuid.UUID | None:
-    row = job_repo.find_by_key(conn, owner, key)
-    if row is None:
-        return None
-    if row.request_hash != body_hash:
-        raise IdempotencyConflict("This Idempotency-Key was used with a different request body.")
-    return row.id
-
-
-def enqueue(job_id: uuid.UUID) -> None:
-    try:
-        enqueue_allocation(db.celery(), job_id)
-    except Exception as error:  # the job is committed: the sweeper sends it when it can
-        metrics.ENQUEUE_FAILED.inc()
-        log.warning("could not enqueue job %s (%r); the sweeper will", job_id, error)
+    return Idempotency(key, hashlib.sha256(canonical.encode()).hexdigest())
 
 
 def _accepted(job_id: uuid.UUID) -> tuple[dict[str, Any], int, dict[str, str]]:
@@ -173,7 +105,7 @@ def render_job(conn: Any, job: Any) -> dict[str, Any]:
         "started_at": utc_iso(job.started_at),
         "finished_at": utc_iso(job.finished_at),
         "booking": booking,
-        "error": job.error,
+        "error": None if job.error is None else stored_problem(job.error),
         "links": {"self": f"/v1/jobs/{job.id}"},
     }
 
@@ -192,8 +124,9 @@ def get_booking(reference: str) -> Any:
 @blp.response(200, BookingOutSchema)
 def cancel_booking(reference: str) -> Any:
     """Cancel a booking: its seats are free again at once. Cancelling again is harmless."""
-    with db.engine().begin() as conn:
-        row = booking_repo.cancel_booking(conn, reference, identity().owner_filter())
+    cancel(db.unit_of_work(), identity(), reference)
+    with db.engine().connect() as conn:
+        row = booking_repo.find_booking(conn, reference, identity().owner_filter())
         return booking_repo.render_bookings(conn, [row], db.service_lookup(conn))[0]
 
 

@@ -1,6 +1,9 @@
-"""Request-side access to the engine, settings and Celery app."""
+"""Request-side access to the app's resources: settings, engine, units of work, sender."""
 
 from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
 
 from celery import Celery
 from flask import current_app
@@ -10,6 +13,8 @@ from domain.errors import NotFound, UnknownService
 from domain.timetable import ServiceTimetable
 from settings import Settings
 from storage.timetable_cache import ServiceLookup
+from storage.unit_of_work import SqlUnitOfWork
+from tasks.sending import enqueue_allocation
 
 
 def engine() -> Engine:
@@ -22,6 +27,18 @@ def settings() -> Settings:
 
 def celery() -> Celery:
     return current_app.extensions["rail"]["celery"]
+
+
+def unit_of_work() -> SqlUnitOfWork:
+    """A new unit of work on the app's engine, for one use case."""
+    rail = current_app.extensions["rail"]
+    return SqlUnitOfWork(rail["engine"], rail["timetables"])
+
+
+def sender() -> Callable[[uuid.UUID], None]:
+    """Sends a committed job's allocation message through the app's broker connection."""
+    app = celery()
+    return lambda job_id: enqueue_allocation(app, job_id)
 
 
 def service_lookup(conn: Connection) -> ServiceLookup:

@@ -15,10 +15,10 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from sqlalchemy import Engine, text
 
 import metrics
-from domain.errors import problem
+from domain.errors import Code
 from storage import job_repo
 from web import db
-from web.problems import problem_response
+from web.problems import problem, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def readyz() -> Any:
     except Exception:
         failing.append("redis")
     if failing:
-        body = problem("unavailable", "Unavailable", 503, f"Not answering: {', '.join(failing)}.")
+        body = problem(Code.UNAVAILABLE, f"Not answering: {', '.join(failing)}.")
         body["failing"] = failing
         return problem_response(body, {"Retry-After": "5"})
     return {"status": "ready", "postgresql": "ok", "redis": "ok"}

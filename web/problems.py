@@ -15,7 +15,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 import metrics
-from domain.errors import NotFound, RailError, ValidationFailed, problem
+from domain.errors import Code, NotFound, RailError, ValidationFailed
 
 log = logging.getLogger(__name__)
 
@@ -35,19 +35,99 @@ MAX_ERROR_FIELDS = 50
 MAX_FIELD_MESSAGES = 3
 MAX_MESSAGE_CHARS = 300
 
-HTTP_CODES = {
-    400: "validation_error",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "not_found",  # no such operation on this path; the contract has no closer code
-    406: "validation_error",
-    413: "payload_too_large",
-    415: "validation_error",
-    422: "validation_error",
-    429: "rate_limited",
-    503: "unavailable",
+# The one place a contract code becomes an HTTP status and a title (API.md).
+STATUS: dict[Code, int] = {
+    Code.VALIDATION_ERROR: 422,
+    Code.UNAUTHORIZED: 401,
+    Code.FORBIDDEN: 403,
+    Code.NOT_FOUND: 404,
+    Code.IDEMPOTENCY_CONFLICT: 422,
+    Code.PAYLOAD_TOO_LARGE: 413,
+    Code.RATE_LIMITED: 429,
+    Code.UNKNOWN_SERVICE: 404,
+    Code.UNKNOWN_STATION: 404,
+    Code.UNKNOWN_SEAT: 422,
+    Code.SERVICE_NOT_RUNNING: 422,
+    Code.INVALID_SEGMENT: 422,
+    Code.BOOKING_CLOSED: 422,
+    Code.TIMETABLE_CONFLICT: 409,
+    Code.QUOTA_EXCEEDED: 422,
+    Code.UNAVAILABLE: 503,
+    Code.INTERNAL_ERROR: 500,
+    Code.SOLD_OUT: 409,
+    Code.SEAT_TAKEN: 409,
+    Code.NOT_TOGETHER: 409,
 }
+
+TITLE: dict[Code, str] = {
+    Code.VALIDATION_ERROR: "Invalid request",
+    Code.UNAUTHORIZED: "Unauthorized",
+    Code.FORBIDDEN: "Forbidden",
+    Code.NOT_FOUND: "Not found",
+    Code.IDEMPOTENCY_CONFLICT: "Idempotency key reused",
+    Code.PAYLOAD_TOO_LARGE: "Payload too large",
+    Code.RATE_LIMITED: "Too many requests",
+    Code.UNKNOWN_SERVICE: "Unknown service",
+    Code.UNKNOWN_STATION: "Unknown station",
+    Code.UNKNOWN_SEAT: "Unknown seat",
+    Code.SERVICE_NOT_RUNNING: "Service not running",
+    Code.INVALID_SEGMENT: "Invalid segment",
+    Code.BOOKING_CLOSED: "Booking closed",
+    Code.TIMETABLE_CONFLICT: "Timetable conflict",
+    Code.QUOTA_EXCEEDED: "Quota exceeded",
+    Code.UNAVAILABLE: "Unavailable",
+    Code.INTERNAL_ERROR: "Internal error",
+    Code.SOLD_OUT: "Sold out",
+    Code.SEAT_TAKEN: "Seat taken",
+    Code.NOT_TOGETHER: "Party cannot sit together",
+}
+
+# Werkzeug's own refusals (no route, wrong method, ...), by status.
+HTTP_CODES = {
+    400: Code.VALIDATION_ERROR,
+    401: Code.UNAUTHORIZED,
+    403: Code.FORBIDDEN,
+    404: Code.NOT_FOUND,
+    405: Code.NOT_FOUND,  # no such operation on this path; the contract has no closer code
+    406: Code.VALIDATION_ERROR,
+    413: Code.PAYLOAD_TOO_LARGE,
+    415: Code.VALIDATION_ERROR,
+    422: Code.VALIDATION_ERROR,
+    429: Code.RATE_LIMITED,
+    503: Code.UNAVAILABLE,
+}
+
+
+def problem(
+    code: str,
+    detail: str,
+    *,
+    status: int | None = None,
+    title: str | None = None,
+    **extra: object,
+) -> dict[str, Any]:
+    """An RFC 9457 problem document carrying the contract's stable `code`; its status and
+    title are the code's unless HTTP itself said otherwise (a 405, a 415)."""
+    known = Code(code) if code in set(Code) else Code.INTERNAL_ERROR
+    body: dict[str, Any] = {
+        "type": f"/problems/{code}",
+        "title": title or TITLE[known],
+        "status": status or STATUS[known],
+        "detail": detail,
+        "code": code,
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
+def stored_problem(stored: dict[str, Any]) -> dict[str, Any]:
+    """A problem kept in PostgreSQL (a failed job's error, a batch's refusal), as shown.
+
+    Stored: its code, detail and what belongs to it (tickets, errors); the status and the
+    title come from the code here. Documents stored whole by earlier versions read the same.
+    """
+    extra = {k: v for k, v in stored.items() if k not in ("type", "title", "status", "code")}
+    return problem(stored["code"], **extra)
 
 
 def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -120,9 +200,7 @@ def register(app: Flask) -> None:
     def _rail(error: RailError) -> Response:
         count = getattr(error, "error_count", None)  # a guard's refusal counts what it cut
         return problem_response(
-            problem(
-                error.code, error.title, error.status, error.detail, **bounded(error.errors, count)
-            ),
+            problem(error.code, error.detail, **bounded(error.errors, count)),
             getattr(error, "headers", None),  # e.g. a rate limit's Retry-After
         )
 
@@ -139,16 +217,17 @@ def register(app: Flask) -> None:
                         flatten(found) if location in ("json", "form") else flatten(found, location)
                     )
             detail = "The request is not valid." if errors else (error.description or "")
-            return problem_response(
-                problem("validation_error", "Invalid request", 422, detail, **bounded(errors))
-            )
-        code = HTTP_CODES.get(status, "internal_error" if status >= 500 else "validation_error")
+            return problem_response(problem(Code.VALIDATION_ERROR, detail, **bounded(errors)))
+        code = HTTP_CODES.get(
+            status, Code.INTERNAL_ERROR if status >= 500 else Code.VALIDATION_ERROR
+        )
         headers = {}
         allowed = getattr(error, "valid_methods", None)
         if status == 405 and allowed:
             headers["Allow"] = ", ".join(allowed)
         return problem_response(
-            problem(code, error.name, status, error.description or error.name), headers
+            problem(code, error.description or error.name, status=status, title=error.name),
+            headers,
         )
 
     @app.errorhandler(Exception)
@@ -156,9 +235,7 @@ def register(app: Flask) -> None:
         if is_outage(error):
             return outage_response(error)
         log.exception("unhandled error", exc_info=error)
-        return problem_response(
-            problem("internal_error", "Internal error", 500, "Something went wrong on our side.")
-        )
+        return problem_response(problem(Code.INTERNAL_ERROR, "Something went wrong on our side."))
 
 
 def is_outage(error: BaseException) -> bool:
@@ -176,9 +253,6 @@ def outage_response(error: BaseException) -> Response:
     first_line = str(error).splitlines()[0] if str(error) else repr(error)
     log.warning("%s unavailable: %s", server, first_line)
     body = problem(
-        "unavailable",
-        "Unavailable",
-        503,
-        "A server this API depends on is not answering; try again shortly.",
+        Code.UNAVAILABLE, "A server this API depends on is not answering; try again shortly."
     )
     return problem_response(body, {"Retry-After": str(RETRY_AFTER_OUTAGE_SECONDS)})

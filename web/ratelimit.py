@@ -30,9 +30,9 @@ from limits.storage import RedisStorage
 from limits.strategies import SlidingWindowCounterRateLimiter
 
 import metrics
-from domain.errors import RailError, problem
+from domain.errors import Code, RailError
 from settings import Settings
-from web.problems import problem_response
+from web.problems import problem, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ BACKOFF_SECONDS = 1.0
 
 
 class RateLimited(RailError):
-    code, status, title = "rate_limited", 429, "Too many requests"
+    code = Code.RATE_LIMITED
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def count_failures(response: Response) -> Response:
             limiter().spend("auth_failures", client_address())
         except RateLimited as refused:
             return problem_response(
-                problem(refused.code, refused.title, refused.status, refused.detail),
+                problem(refused.code, refused.detail),
                 refused.headers,
             )
     budget = g.get("rail_budget")

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 from services import allocation
 from services.allocation import BatchResult, allocate_job
 from services.runtime import Runtime
-from services.sweeper import sweep
+from services.sweeper import SweepResult, sweep
 from settings import Settings
 from storage import booking_repo, job_repo
 from storage.locks import DepartureBusy, departure_lock, departure_lock_key
@@ -34,6 +34,10 @@ from tests.integration.helpers import (
     set_job,
     tickets_of,
 )
+
+
+def sweep_once(rt: Runtime, send) -> SweepResult:
+    return sweep(rt.unit_of_work, rt.settings, send)
 
 
 def runtime_with(settings: Settings, engine: Engine, client: redis.Redis, **changes) -> Runtime:
@@ -57,9 +61,9 @@ def test_allocating_a_job_holds_the_departures_lock_while_serving_and_releases_i
     seen: list[tuple[bool, int]] = []
     real_serve = allocation.serve_departure
 
-    def spy(rt, service_id, date, clock=allocation.utcnow):
+    def spy(*args, **kw):
         seen.append((bool(redis_client.exists(key)), redis_client.pttl(key)))
-        return real_serve(rt, service_id, date, clock)
+        return real_serve(*args, **kw)
 
     monkeypatch.setattr(allocation, "serve_departure", spy)
 
@@ -297,7 +301,7 @@ def test_the_sweeper_resends_a_job_queued_too_long_and_bumps_its_enqueued_time(
         seen_by_enqueue[sent_id] = job_row(engine, sent_id).enqueued_at
 
     start = db_now(engine)
-    result = sweep(sweeper_rt, enqueue)
+    result = sweep_once(sweeper_rt, enqueue)
 
     assert job_id in seen_by_enqueue
     assert result.requeued >= 1
@@ -316,8 +320,8 @@ def test_a_job_the_sweeper_resent_is_not_resent_by_the_next_sweep(
     first: list[uuid.UUID] = []
     second: list[uuid.UUID] = []
 
-    sweep(sweeper_rt, first.append)
-    sweep(sweeper_rt, second.append)
+    sweep_once(sweeper_rt, first.append)
+    sweep_once(sweeper_rt, second.append)
 
     assert job_id in first
     assert job_id not in second
@@ -334,8 +338,8 @@ def test_the_sweeper_resends_a_running_job_whose_lease_expired(
     set_job(engine, job_id, enqueued_at=ago("2 minutes"))  # sent long before its claim
     sent: list[uuid.UUID] = []
 
-    sweep(sweeper_rt, sent.append)
-    sweep(sweeper_rt, sent.append)
+    sweep_once(sweeper_rt, sent.append)
+    sweep_once(sweeper_rt, sent.append)
 
     assert sent.count(job_id) == 1  # once per expiry, not on every sweep
     row = job_row(engine, job_id)
@@ -355,7 +359,7 @@ def test_the_sweeper_leaves_fresh_queued_jobs_and_live_leases_alone(
     set_job(engine, leased, enqueued_at=ago("2 minutes"))  # long ago, but someone has it
     sent: list[uuid.UUID] = []
 
-    sweep(sweeper_rt, sent.append)
+    sweep_once(sweeper_rt, sent.append)
 
     assert {fresh, waiting, leased}.isdisjoint(sent)
     assert job_row(engine, fresh).status == "queued"
@@ -378,14 +382,13 @@ def test_the_sweeper_fails_a_job_out_of_attempts_with_internal_error(
     )
     sent: list[uuid.UUID] = []
 
-    result = sweep(sweeper_rt, sent.append)
+    result = sweep_once(sweeper_rt, sent.append)
 
     assert job_id not in sent
     assert result.failed >= 1
     row = job_row(engine, job_id)
     assert (row.status, row.booking_id, row.lease_until) == ("failed", None, None)
-    assert row.error["code"] == "internal_error"
-    assert row.error["status"] == 500
+    assert row.error["code"] == "internal_error" and "attempts" in row.error["detail"]
     assert row.finished_at is not None
 
 
@@ -399,7 +402,7 @@ def test_the_sweeper_does_not_fail_a_job_on_its_last_attempt_while_its_lease_is_
         [claimed] = job_repo.claim_departure_jobs(conn, sid, day, 10, 30, 5)
     assert claimed.attempt == 5
 
-    sweep(sweeper_rt, [].append)
+    sweep_once(sweeper_rt, [].append)
 
     assert job_row(engine, job_id).status == "running"
     with engine.begin() as conn:
@@ -416,12 +419,12 @@ def test_a_lost_send_is_found_again_by_a_later_sweep(
         raise ConnectionError("broker unreachable")
 
     with pytest.raises(ConnectionError):
-        sweep(sweeper_rt, broker_down)
+        sweep_once(sweeper_rt, broker_down)
     assert job_row(engine, job_id).status == "queued"
 
     set_job(engine, job_id, enqueued_at=ago("2 minutes"))  # a minute passes
     sent: list[uuid.UUID] = []
-    sweep(sweeper_rt, sent.append)
+    sweep_once(sweeper_rt, sent.append)
     assert job_id in sent
 
 
@@ -433,11 +436,14 @@ def test_a_job_resent_by_the_sweeper_is_then_served_exactly_once(
     job_id = queue_job(engine, request(sid, day))
     set_job(engine, job_id, enqueued_at=ago("2 minutes"))
     sent: list[uuid.UUID] = []
-    sweep(sweeper_rt, sent.append)
+    sweep_once(sweeper_rt, sent.append)
     assert job_id in sent
 
     statuses = [allocate_job(runtime, job_id), allocate_job(runtime, job_id)]
 
     assert statuses == ["succeeded", "succeeded"]
     assert len(bookings_of(engine, sid, day)) == 1
-    assert allocation.serve_departure(runtime, sid, day) == BatchResult()
+    assert (
+        allocation.serve_departure(runtime.unit_of_work, runtime.settings, sid, day)
+        == BatchResult()
+    )

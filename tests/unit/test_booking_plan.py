@@ -129,13 +129,6 @@ def test_scenario_3_plans_each_ticket_by_passenger_and_ticket_position() -> None
     ]
 
 
-def test_a_booking_request_survives_its_json_round_trip() -> None:
-    request = booking(
-        [ticket("LON", "PAR", "H1"), ticket("PAR", "AMS", zone="first")], [ticket("CAL", "BRU")]
-    )
-    assert BookingRequest.from_json(request.to_json()) == request
-
-
 # --- segments, seats and comfort zones ----------------------------------------------------
 
 

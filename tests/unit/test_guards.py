@@ -24,7 +24,7 @@ from web.guards import (
     check,
     parse,
 )
-from web.problems import bounded
+from web.problems import STATUS, bounded
 
 BATCH = SHAPES["batches.create_batch"]
 
@@ -162,7 +162,7 @@ def app() -> Flask:
     @app.errorhandler(RailError)
     def _refused(error: RailError):
         count = getattr(error, "error_count", None)
-        return {"code": error.code, **bounded(error.errors, count)}, error.status
+        return {"code": error.code, **bounded(error.errors, count)}, STATUS[error.code]
 
     @app.post("/v1/bookings")
     def create_booking():

@@ -1,0 +1,114 @@
+"""Booking use cases: accept a request as a queued job; cancel a booking.
+
+Accepting checks all that can be checked without the seat inventory (the service, the
+route, the seats named, the booking window, the quotas), commits the job, then sends
+its message. A lost message is not a lost booking: the job is in PostgreSQL, and the
+sweeper sends it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import metrics
+from domain.access import Identity
+from domain.booking import BookingRequest, plan
+from domain.errors import IdempotencyConflict, NotFound, UnknownService
+from domain.job import KnownJob, NewJob
+from domain.timetable import ServiceTimetable
+from services.admission import Admission
+from services.unit_of_work import UnitOfWork
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+Sender = Callable[[uuid.UUID], None]  # sends one job's message to the workers
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """The client's Idempotency-Key and a hash of the body it came with."""
+
+    key: str
+    request_hash: str
+
+
+def submit_booking(
+    uow: UnitOfWork,
+    send: Sender,
+    settings: Settings,
+    caller: Identity,
+    request: BookingRequest,
+    *,
+    client: str | None = None,
+    idempotency: Idempotency | None = None,
+    now: dt.datetime,
+) -> uuid.UUID:
+    """Queue a booking request; its job's id (the first one's, for a key seen before)."""
+    owner = caller.owner_of(client)
+    with uow:
+        if idempotency is not None:
+            known = _known(uow.jobs.find_by_key(owner, idempotency.key), idempotency)
+            if known is not None:
+                return known
+        admit(uow, request, now, settings.booking_horizon_days)
+        seat_quota = Admission(uow, caller, settings).booking(owner, request)
+        job_id = uow.jobs.add(
+            NewJob(
+                owner,
+                request,
+                idempotency.key if idempotency else None,
+                idempotency.request_hash if idempotency else None,
+                seat_quota,
+            )
+        )
+        if job_id is None and idempotency is not None:  # the key won by a concurrent request
+            known = _known(uow.jobs.find_by_key(owner, idempotency.key), idempotency)
+            assert known is not None, "a key that clashed on insert is there to be read"
+            return known
+        assert job_id is not None
+        uow.commit()
+    metrics.JOBS_ACCEPTED.inc()
+    send_quietly(send, [job_id])
+    return job_id
+
+
+def _known(job: KnownJob | None, idempotency: Idempotency) -> uuid.UUID | None:
+    if job is None:
+        return None
+    if job.request_hash != idempotency.request_hash:
+        raise IdempotencyConflict("This Idempotency-Key was used with a different request body.")
+    return job.id
+
+
+def admit(uow: UnitOfWork, request: BookingRequest, now: dt.datetime, horizon_days: int) -> None:
+    """Refuse, with its code, whatever can be refused without the seat inventory."""
+    plan(service_of(uow, request.service), request, now, horizon_days)
+
+
+def service_of(uow: UnitOfWork, service_id: str) -> ServiceTimetable:
+    try:
+        return uow.timetable.service(service_id)
+    except NotFound:
+        raise UnknownService(f"No service {service_id}.") from None
+
+
+def send_quietly(send: Sender, job_ids: Iterable[uuid.UUID]) -> None:
+    """Send committed jobs' messages; one that cannot be sent now is the sweeper's."""
+    for job_id in job_ids:
+        try:
+            send(job_id)
+        except Exception as error:
+            metrics.ENQUEUE_FAILED.inc()
+            log.warning("could not enqueue job %s (%r); the sweeper will", job_id, error)
+
+
+def cancel_booking(uow: UnitOfWork, caller: Identity, reference: str) -> None:
+    """Cancel a booking: its seats are free at once; cancelling again changes nothing."""
+    with uow:
+        uow.bookings.cancel(reference, caller.owner_filter())
+        uow.commit()

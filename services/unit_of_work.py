@@ -1,0 +1,126 @@
+"""The unit of work the use cases run in: one transaction and the repositories inside it.
+
+A use case opens one (`with uow:`), reads and writes through its repositories, and
+calls `commit()`; leaving the block without a commit rolls everything back. The
+PostgreSQL implementation is storage/unit_of_work.py (it raises domain.errors.WriteConflict
+when a write races another transaction); tests/unit/fakes.py keeps the
+same promises in memory, so the use cases are tested without servers.
+
+Reads that only show data (manifests, searches, pages of bookings) do not come
+through here: they are queries, in storage/*_repo.py, called by the web layer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from domain.booking import BookingRequest
+from domain.job import AcceptedBooking, ClaimedJob, JobStatus, KnownJob, NewJob, StaleJob
+from domain.quotas import QuotaOverride
+from domain.seating import Assignment, Occupancy
+from domain.timetable import ServiceTimetable
+
+
+class Jobs(Protocol):
+    def add(self, job: NewJob) -> uuid.UUID | None:
+        """Queue a job; None when its idempotency key was committed meanwhile by another."""
+
+    def find_by_key(self, owner: str, key: str) -> KnownJob | None: ...
+
+    def departure_of(self, job_id: uuid.UUID) -> tuple[str, dt.date, JobStatus] | None: ...
+
+    def claim(
+        self, service_id: str, date: dt.date, limit: int, lease_seconds: int, max_attempts: int
+    ) -> list[ClaimedJob]: ...
+
+    def finish(
+        self, job: ClaimedJob, booking_id: int | None, error: dict[str, Any] | None
+    ) -> bool: ...
+
+    def release(self, jobs: Sequence[ClaimedJob]) -> None: ...
+
+    def stale(self, queued_after_seconds: float) -> list[StaleJob]: ...
+
+    def mark_enqueued(self, job_ids: Sequence[uuid.UUID]) -> None: ...
+
+    def fail_exhausted(self, job_id: uuid.UUID, attempt: int, error: dict[str, Any]) -> bool: ...
+
+
+class Bookings(Protocol):
+    def occupancy(self, service_id: str, date: dt.date) -> Occupancy: ...
+
+    def add(
+        self,
+        owner: str,
+        service: ServiceTimetable,
+        request: BookingRequest,
+        assignments: Sequence[Assignment],
+    ) -> int:
+        """The new booking's id; raises Conflict if a seat was sold meanwhile."""
+
+    def cancel(self, reference: str, owner: str | None) -> None:
+        """Cancel (harmless when cancelled); NotFound if missing or someone else's."""
+
+
+class Batches(Protocol):
+    def add(
+        self,
+        owner: str,
+        total: int,
+        rejected: dict[int, dict[str, Any]],
+        accepted: Sequence[AcceptedBooking],
+    ) -> tuple[uuid.UUID, dict[int, uuid.UUID]]: ...
+
+
+class Quotas(Protocol):
+    def override(self, client: str) -> QuotaOverride | None: ...
+
+    def set_override(self, client: str, values: QuotaOverride, by: str) -> None: ...
+
+    def admission_figures(
+        self, owner: str, service_id: str, date: dt.date
+    ) -> tuple[QuotaOverride, int, int]:
+        """The client's own quotas, its jobs not ended, its passengers on the departure."""
+
+    def seats_held_by(
+        self, owners: Sequence[str], service_id: str, date: dt.date
+    ) -> dict[str, int]: ...
+
+
+class Timetable(Protocol):
+    def service(self, service_id: str) -> ServiceTimetable:
+        """The service (NotFound if there is none)."""
+
+    def lock_service(self, service_id: str) -> bool:
+        """Hold the service against timetable changes until the end; False if missing."""
+
+
+class UnitOfWork(Protocol):
+    @property
+    def jobs(self) -> Jobs: ...
+    @property
+    def bookings(self) -> Bookings: ...
+    @property
+    def batches(self) -> Batches: ...
+    @property
+    def quotas(self) -> Quotas: ...
+    @property
+    def timetable(self) -> Timetable: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]

@@ -1,0 +1,191 @@
+"""The unit of work on PostgreSQL: one connection, one transaction, the repositories on it.
+
+It implements services/unit_of_work.py's UnitOfWork; the queries themselves are the
+functions of storage/*_repo.py, which these classes bind to the transaction's connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from domain.booking import BookingRequest
+from domain.errors import WriteConflict
+from domain.job import AcceptedBooking, ClaimedJob, JobStatus, KnownJob, NewJob, StaleJob
+from domain.quotas import QuotaOverride
+from domain.seating import Assignment, Occupancy
+from domain.timetable import ServiceTimetable
+from storage import batch_repo, booking_repo, job_repo, quota_repo, timetable_repo
+from storage.timetable_cache import ServiceLookup, TimetableCache
+
+
+class SqlJobs:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, job: NewJob) -> uuid.UUID | None:
+        try:
+            with self.conn.begin_nested():
+                return job_repo.insert_job(
+                    self.conn,
+                    owner=job.owner,
+                    request=job.request,
+                    idempotency_key=job.idempotency_key,
+                    request_hash=job.request_hash,
+                    seat_quota=job.seat_quota,
+                )
+        except IntegrityError:  # the same key, committed by a concurrent request
+            if job.idempotency_key is None:
+                raise
+            return None
+
+    def find_by_key(self, owner: str, key: str) -> KnownJob | None:
+        row = job_repo.find_by_key(self.conn, owner, key)
+        return None if row is None else KnownJob(row.id, row.request_hash)
+
+    def departure_of(self, job_id: uuid.UUID) -> tuple[str, dt.date, JobStatus] | None:
+        found = job_repo.departure_of(self.conn, job_id)
+        return None if found is None else (found[0], found[1], JobStatus(found[2]))
+
+    def claim(
+        self, service_id: str, date: dt.date, limit: int, lease_seconds: int, max_attempts: int
+    ) -> list[ClaimedJob]:
+        return job_repo.claim_departure_jobs(
+            self.conn, service_id, date, limit, lease_seconds, max_attempts
+        )
+
+    def finish(self, job: ClaimedJob, booking_id: int | None, error: dict[str, Any] | None) -> bool:
+        return job_repo.finish_job(self.conn, job, booking_id=booking_id, error=error)
+
+    def release(self, jobs: Sequence[ClaimedJob]) -> None:
+        job_repo.release_jobs(self.conn, list(jobs))
+
+    def stale(self, queued_after_seconds: float) -> list[StaleJob]:
+        return job_repo.stale_jobs(self.conn, queued_after_seconds)
+
+    def mark_enqueued(self, job_ids: Sequence[uuid.UUID]) -> None:
+        job_repo.mark_enqueued(self.conn, list(job_ids))
+
+    def fail_exhausted(self, job_id: uuid.UUID, attempt: int, error: dict[str, Any]) -> bool:
+        return job_repo.fail_exhausted(self.conn, job_id, attempt, error)
+
+
+class SqlBookings:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def occupancy(self, service_id: str, date: dt.date) -> Occupancy:
+        return booking_repo.load_occupancy(self.conn, service_id, date)
+
+    def add(
+        self,
+        owner: str,
+        service: ServiceTimetable,
+        request: BookingRequest,
+        assignments: Sequence[Assignment],
+    ) -> int:
+        try:
+            return booking_repo.insert_booking(self.conn, owner, service, request, assignments)
+        except IntegrityError as clash:  # the exclusion constraint: a seat sold meanwhile
+            raise WriteConflict(str(clash.orig)) from clash
+
+    def cancel(self, reference: str, owner: str | None) -> None:
+        booking_repo.cancel_booking(self.conn, reference, owner)
+
+
+class SqlBatches:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(
+        self,
+        owner: str,
+        total: int,
+        rejected: dict[int, dict[str, Any]],
+        accepted: Sequence[AcceptedBooking],
+    ) -> tuple[uuid.UUID, dict[int, uuid.UUID]]:
+        return batch_repo.insert_batch(self.conn, owner, total, rejected, accepted)
+
+
+class SqlQuotas:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def override(self, client: str) -> QuotaOverride | None:
+        return quota_repo.get_override(self.conn, client)
+
+    def set_override(self, client: str, values: QuotaOverride, by: str) -> None:
+        quota_repo.set_override(self.conn, client, values, by)
+
+    def admission_figures(
+        self, owner: str, service_id: str, date: dt.date
+    ) -> tuple[QuotaOverride, int, int]:
+        return quota_repo.admission_figures(self.conn, owner, service_id, date)
+
+    def seats_held_by(
+        self, owners: Sequence[str], service_id: str, date: dt.date
+    ) -> dict[str, int]:
+        return quota_repo.seats_held_by(self.conn, list(owners), service_id, date)
+
+
+class SqlTimetable:
+    def __init__(self, conn: Connection, cache: TimetableCache) -> None:
+        self.conn = conn
+        self.cache = cache
+        self._lookup: ServiceLookup | None = None
+
+    def service(self, service_id: str) -> ServiceTimetable:
+        if self._lookup is None:  # one generation check per unit of work, when needed
+            self._lookup = self.cache.lookup(self.conn)
+        return self._lookup(service_id)
+
+    def lock_service(self, service_id: str) -> bool:
+        return timetable_repo.lock_service(self.conn, service_id)
+
+
+class SqlUnitOfWork:
+    """`with SqlUnitOfWork(engine, cache) as uow: ...; uow.commit()`."""
+
+    conn: Connection
+    jobs: SqlJobs
+    bookings: SqlBookings
+    batches: SqlBatches
+    quotas: SqlQuotas
+    timetable: SqlTimetable
+
+    def __init__(self, engine: Engine, timetables: TimetableCache) -> None:
+        self.engine = engine
+        self.timetables = timetables
+
+    def __enter__(self) -> Self:
+        self.conn = self.engine.connect()
+        self.conn.begin()
+        self.jobs = SqlJobs(self.conn)
+        self.bookings = SqlBookings(self.conn)
+        self.batches = SqlBatches(self.conn)
+        self.quotas = SqlQuotas(self.conn)
+        self.timetable = SqlTimetable(self.conn, self.timetables)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        try:
+            self.conn.rollback()  # a no-op after commit()
+        except Exception:
+            if kind is None:  # else the error that ended the block is the one to see
+                raise
+        finally:
+            self.conn.close()
+
+    def commit(self) -> None:
+        self.conn.commit()

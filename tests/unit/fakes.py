@@ -1,0 +1,309 @@
+"""A unit of work in memory, keeping the promises of the PostgreSQL one (services/unit_of_work.py)
+that the use cases rely on: nothing is kept unless committed, a job finishes only under its
+attempt, an idempotency key belongs to one job, a leg of a seat is never sold twice."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+from domain.booking import BookingRequest
+from domain.errors import NotFound, WriteConflict
+from domain.job import (
+    PENDING,
+    AcceptedBooking,
+    ClaimedJob,
+    JobStatus,
+    KnownJob,
+    NewJob,
+    StaleJob,
+)
+from domain.quotas import QuotaOverride
+from domain.seating import Assignment, Occupancy
+from domain.timetable import ServiceTimetable
+
+
+@dataclass
+class JobRow:
+    id: uuid.UUID
+    seq: int
+    job: NewJob
+    status: JobStatus = JobStatus.QUEUED
+    attempt: int = 0
+    booking_id: int | None = None
+    error: dict[str, Any] | None = None
+    lease_expired: bool = False  # what the test says the clock did
+    stale: bool = False  # queued unnoticed too long, as the test says
+    batch: uuid.UUID | None = None
+
+
+@dataclass
+class BookingRow:
+    id: int
+    reference: str
+    owner: str
+    service: str
+    date: dt.date
+    passengers: int
+    legs: list[tuple[str, int, int]]  # (seat, start, end)
+    status: str = "confirmed"
+
+
+@dataclass
+class State:
+    """Everything the fake database holds."""
+
+    jobs: dict[uuid.UUID, JobRow] = field(default_factory=dict)
+    bookings: dict[int, BookingRow] = field(default_factory=dict)
+    batches: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    overrides: dict[str, QuotaOverride] = field(default_factory=dict)
+    services: dict[str, ServiceTimetable] = field(default_factory=dict)
+    last_id: int = 0
+
+    def next_id(self) -> int:
+        self.last_id += 1
+        return self.last_id
+
+
+class FakeJobs:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    @property
+    def rows(self) -> dict[uuid.UUID, JobRow]:
+        return self.uow.state.jobs
+
+    def add(self, job: NewJob, batch: uuid.UUID | None = None) -> uuid.UUID | None:
+        if job.idempotency_key is not None and self.find_by_key(job.owner, job.idempotency_key):
+            return None
+        job_id = uuid.uuid4()
+        self.rows[job_id] = JobRow(job_id, self.uow.state.next_id(), job, batch=batch)
+        return job_id
+
+    def find_by_key(self, owner: str, key: str) -> KnownJob | None:
+        for row in self.rows.values():
+            if (row.job.owner, row.job.idempotency_key) == (owner, key):
+                return KnownJob(row.id, row.job.request_hash)
+        return None
+
+    def departure_of(self, job_id: uuid.UUID) -> tuple[str, dt.date, JobStatus] | None:
+        row = self.rows.get(job_id)
+        return None if row is None else (row.job.request.service, row.job.request.date, row.status)
+
+    def claim(
+        self, service_id: str, date: dt.date, limit: int, lease_seconds: int, max_attempts: int
+    ) -> list[ClaimedJob]:
+        claimable = [
+            row
+            for row in sorted(self.rows.values(), key=lambda r: r.seq)
+            if (row.job.request.service, row.job.request.date) == (service_id, date)
+            and (
+                row.status == JobStatus.QUEUED
+                or (row.status == JobStatus.RUNNING and row.lease_expired)
+            )
+            and row.attempt < max_attempts
+        ][:limit]
+        for row in claimable:
+            row.status, row.attempt, row.lease_expired = JobStatus.RUNNING, row.attempt + 1, False
+        return [
+            ClaimedJob(r.id, r.attempt, r.job.owner, r.job.request, seat_quota=r.job.seat_quota)
+            for r in claimable
+        ]
+
+    def finish(self, job: ClaimedJob, booking_id: int | None, error: dict[str, Any] | None) -> bool:
+        row = self.rows[job.id]
+        if (row.attempt, row.status) != (job.attempt, JobStatus.RUNNING):
+            return False
+        row.status = JobStatus.SUCCEEDED if booking_id is not None else JobStatus.FAILED
+        row.booking_id, row.error = booking_id, error
+        return True
+
+    def release(self, jobs: Sequence[ClaimedJob]) -> None:
+        for job in jobs:
+            row = self.rows[job.id]
+            if (row.attempt, row.status) == (job.attempt, JobStatus.RUNNING):
+                row.status = JobStatus.QUEUED
+
+    def stale(self, queued_after_seconds: float) -> list[StaleJob]:
+        return [
+            StaleJob(r.id, r.status, r.attempt)
+            for r in sorted(self.rows.values(), key=lambda r: r.seq)
+            if (r.status == JobStatus.QUEUED and r.stale)
+            or (r.status == JobStatus.RUNNING and r.lease_expired)
+        ]
+
+    def mark_enqueued(self, job_ids: Sequence[uuid.UUID]) -> None:
+        for job_id in job_ids:
+            self.rows[job_id].stale = False
+
+    def fail_exhausted(self, job_id: uuid.UUID, attempt: int, error: dict[str, Any]) -> bool:
+        row = self.rows[job_id]
+        live = row.status == JobStatus.RUNNING and not row.lease_expired
+        if row.attempt != attempt or row.status not in PENDING or live:
+            return False
+        row.status, row.error = JobStatus.FAILED, error
+        return True
+
+
+class FakeBookings:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    @property
+    def rows(self) -> dict[int, BookingRow]:
+        return self.uow.state.bookings
+
+    def _taken(self, service_id: str, date: dt.date) -> list[tuple[str, int, int]]:
+        return [
+            leg
+            for b in self.rows.values()
+            if (b.service, b.date, b.status) == (service_id, date, "confirmed")
+            for leg in b.legs
+        ]
+
+    def occupancy(self, service_id: str, date: dt.date) -> Occupancy:
+        return Occupancy(self._taken(service_id, date))
+
+    def add(
+        self,
+        owner: str,
+        service: ServiceTimetable,
+        request: BookingRequest,
+        assignments: Sequence[Assignment],
+    ) -> int:
+        taken = Occupancy(self._taken(service.id, request.date))
+        for a in assignments:  # the exclusion constraint
+            if not taken.is_free(a.seat.number, a.start, a.end):
+                raise WriteConflict(f"seat {a.seat.number} is sold on a leg of {a.start}-{a.end}")
+            taken.take(a.seat.number, a.start, a.end)
+        booking_id = self.uow.state.next_id()
+        self.rows[booking_id] = BookingRow(
+            booking_id,
+            f"REF{booking_id:05d}",
+            owner,
+            service.id,
+            request.date,
+            len(request.passengers),
+            [(a.seat.number, a.start, a.end) for a in assignments],
+        )
+        return booking_id
+
+    def cancel(self, reference: str, owner: str | None) -> None:
+        for row in self.rows.values():
+            if row.reference == reference and owner in (None, row.owner):
+                row.status = "cancelled"
+                return
+        raise NotFound(f"No booking {reference}.")
+
+
+class FakeBatches:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def add(
+        self,
+        owner: str,
+        total: int,
+        rejected: dict[int, dict[str, Any]],
+        accepted: Sequence[AcceptedBooking],
+    ) -> tuple[uuid.UUID, dict[int, uuid.UUID]]:
+        batch_id = uuid.uuid4()
+        self.uow.state.batches[batch_id] = {"owner": owner, "total": total, "rejected": rejected}
+        jobs = {}
+        for a in accepted:
+            job_id = self.uow.jobs.add(
+                NewJob(a.owner, a.request, seat_quota=a.seat_quota), batch_id
+            )
+            assert job_id is not None
+            jobs[a.index] = job_id
+        return batch_id, jobs
+
+
+class FakeQuotas:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def override(self, client: str) -> QuotaOverride | None:
+        return self.uow.state.overrides.get(client)
+
+    def set_override(self, client: str, values: QuotaOverride, by: str) -> None:
+        self.uow.state.overrides[client] = values
+
+    def admission_figures(
+        self, owner: str, service_id: str, date: dt.date
+    ) -> tuple[QuotaOverride, int, int]:
+        own = self.override(owner) or QuotaOverride()
+        open_jobs = sum(
+            1 for r in self.uow.state.jobs.values() if r.job.owner == owner and r.status in PENDING
+        )
+        return own, open_jobs, self.seats_held_by([owner], service_id, date)[owner]
+
+    def seats_held_by(
+        self, owners: Sequence[str], service_id: str, date: dt.date
+    ) -> dict[str, int]:
+        held = dict.fromkeys(owners, 0)
+        for b in self.uow.state.bookings.values():
+            if b.owner in held and (b.service, b.date, b.status) == (
+                service_id,
+                date,
+                "confirmed",
+            ):
+                held[b.owner] += b.passengers
+        return held
+
+
+class FakeTimetable:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def service(self, service_id: str) -> ServiceTimetable:
+        try:
+            return self.uow.state.services[service_id]
+        except KeyError:
+            raise NotFound(f"No service {service_id}.") from None
+
+    def lock_service(self, service_id: str) -> bool:
+        return service_id in self.uow.state.services
+
+
+class FakeUnitOfWork:
+    """One fake database (`state`); each `with` block is a transaction on it."""
+
+    def __init__(self, *services: ServiceTimetable) -> None:
+        self.state = State(services={s.id: s for s in services})
+        self.jobs = FakeJobs(self)
+        self.bookings = FakeBookings(self)
+        self.batches = FakeBatches(self)
+        self.quotas = FakeQuotas(self)
+        self.timetable = FakeTimetable(self)
+        self.commits = 0
+        self._before: State | None = None
+
+    def __enter__(self) -> Self:
+        assert self._before is None, "one transaction at a time"
+        self._before = copy.deepcopy(self.state)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._before is not None:  # not committed: as if nothing happened
+            self.state = self._before
+        self._before = None
+
+    def commit(self) -> None:
+        assert self._before is not None, "commit outside a transaction"
+        self._before = copy.deepcopy(self.state)
+        self.commits += 1
+
+    def __call__(self) -> FakeUnitOfWork:
+        """As a factory: every unit of work of a test shares the one fake database."""
+        return self

@@ -1,0 +1,287 @@
+"""The use cases on the fake unit of work: what is accepted, refused, seated and swept,
+and that a refusal or a lost race leaves nothing behind. No server is involved."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+
+import pytest
+
+from domain.access import Identity
+from domain.booking import BookingRequest
+from domain.errors import (
+    BookingClosed,
+    IdempotencyConflict,
+    InvalidSegment,
+    NotFound,
+    UnknownService,
+    ValidationFailed,
+)
+from domain.job import JobStatus
+from domain.quotas import QuotaExceeded, QuotaOverride
+from domain.seating import Occupancy
+from services import allocation
+from services.admission import set_quotas
+from services.batches import BatchItem, submit_batch
+from services.bookings import Idempotency, cancel_booking, submit_booking
+from services.sweeper import sweep
+from settings import Settings
+from tests.unit.fakes import BookingRow, FakeUnitOfWork
+from tests.unit.test_booking_plan import DAY_D, NOW, SERVICE_5160, booking, ticket
+
+SETTINGS = Settings(jwt_secret="s" * 40)
+ALICE = Identity("alice", "client")
+OPERATOR = Identity("ops", "operator")
+
+
+class Outbox(list[uuid.UUID]):
+    """What was sent to the workers."""
+
+    def __call__(self, job_id: uuid.UUID) -> None:
+        self.append(job_id)
+
+
+@pytest.fixture
+def uow() -> FakeUnitOfWork:
+    return FakeUnitOfWork(SERVICE_5160)
+
+
+@pytest.fixture
+def sent() -> Outbox:
+    return Outbox()
+
+
+def submit(uow: FakeUnitOfWork, sent: Outbox, request: BookingRequest, **kw) -> uuid.UUID:
+    kw.setdefault("now", NOW)
+    caller = kw.pop("caller", ALICE)
+    return submit_booking(uow, sent, kw.pop("settings", SETTINGS), caller, request, **kw)
+
+
+def seat_all(uow: FakeUnitOfWork, date: dt.date = DAY_D) -> allocation.BatchResult:
+    return allocation.serve_departure(uow, SETTINGS, "5160", date, lambda: NOW)
+
+
+# -- accepting a booking ------------------------------------------------------------------
+
+
+def test_an_accepted_booking_is_a_queued_job_with_its_seat_quota_sent_after_commit(
+    uow, sent
+) -> None:
+    job_id = submit(uow, sent, booking([ticket("LON", "PAR")]))
+
+    row = uow.state.jobs[job_id]
+    assert (row.status, row.job.owner, row.job.seat_quota) == (
+        JobStatus.QUEUED,
+        "alice",
+        SETTINGS.quota_seats_per_departure,
+    )
+    assert sent == [job_id] and uow.commits == 1
+
+
+@pytest.mark.parametrize(
+    ("request_", "refusal"),
+    [
+        (dataclasses.replace(booking([ticket("LON", "PAR")]), service="9999"), UnknownService),
+        (booking([ticket("PAR", "LON")]), InvalidSegment),
+        (booking([ticket("LON", "PAR")], date=dt.date(2026, 11, 1)), BookingClosed),
+    ],
+    ids=["unknown-service", "backwards", "departed"],
+)
+def test_a_refused_booking_stores_and_sends_nothing(uow, sent, request_, refusal) -> None:
+    with pytest.raises(refusal):
+        submit(uow, sent, request_)
+    assert uow.state.jobs == {} and sent == [] and uow.commits == 0
+
+
+def test_only_an_operator_books_for_a_named_client(uow, sent) -> None:
+    with pytest.raises(ValidationFailed):
+        submit(uow, sent, booking([ticket("LON", "PAR")]), client="bob")
+    job_id = submit(uow, sent, booking([ticket("LON", "PAR")]), client="bob", caller=OPERATOR)
+    assert uow.state.jobs[job_id].job.owner == "bob"
+
+
+def test_an_idempotency_key_gives_the_first_job_again_and_refuses_another_body(uow, sent) -> None:
+    key = Idempotency("k-1", "hash-a")
+    first = submit(uow, sent, booking([ticket("LON", "PAR")]), idempotency=key)
+    again = submit(uow, sent, booking([ticket("LON", "PAR")]), idempotency=key)
+
+    assert again == first and len(uow.state.jobs) == 1 and sent == [first]
+    with pytest.raises(IdempotencyConflict):
+        submit(uow, sent, booking([ticket("LON", "AMS")]), idempotency=Idempotency("k-1", "b"))
+    # another client's key is its own
+    other = submit(uow, sent, booking([ticket("LON", "PAR")]), idempotency=key, caller=OPERATOR)
+    assert other != first
+
+
+def test_quotas_refuse_at_admission_and_an_operator_can_raise_them(uow, sent) -> None:
+    party = booking(
+        *[[ticket("LON", "PAR")] for _ in range(SETTINGS.quota_passengers_per_booking + 1)]
+    )
+    with pytest.raises(QuotaExceeded):
+        submit(uow, sent, party)
+    assert uow.state.jobs == {}
+
+    set_quotas(uow, OPERATOR, "alice", QuotaOverride(passengers_per_booking=20))
+    job_id = submit(uow, sent, party)
+    assert uow.state.jobs[job_id].status == JobStatus.QUEUED
+
+
+def test_open_jobs_are_counted_against_the_quota(uow, sent) -> None:
+    tight = dataclasses.replace(SETTINGS, quota_open_jobs=2)
+    for _ in range(2):
+        submit(uow, sent, booking([ticket("LON", "PAR")]), settings=tight)
+    with pytest.raises(QuotaExceeded):
+        submit(uow, sent, booking([ticket("LON", "PAR")]), settings=tight)
+    assert len(uow.state.jobs) == 2
+
+
+def test_a_job_that_cannot_be_sent_is_still_accepted_for_the_sweeper(uow) -> None:
+    def broker_down(job_id: uuid.UUID) -> None:
+        raise ConnectionError("redis is restarting")
+
+    job_id = submit_booking(
+        uow, broker_down, SETTINGS, ALICE, booking([ticket("LON", "PAR")]), now=NOW
+    )
+    assert uow.state.jobs[job_id].status == JobStatus.QUEUED
+
+
+# -- batches ------------------------------------------------------------------------------
+
+
+def test_a_batch_queues_what_passes_and_keeps_each_refusal_in_its_place(uow, sent) -> None:
+    good = booking([ticket("LON", "PAR")])
+    items = [
+        BatchItem(good),
+        BatchItem(invalid={"passengers": ["Missing data for required field."]}),
+        BatchItem(dataclasses.replace(good, service="9999")),
+        BatchItem(good, client="bob"),  # a client may not name another
+        BatchItem(dataclasses.replace(good, date=DAY_D + dt.timedelta(days=1))),
+    ]
+
+    batch = submit_batch(uow, sent, SETTINGS, ALICE, items, now=NOW)
+
+    assert sorted(batch.jobs) == [0, 4]
+    assert {i: r["code"] for i, r in batch.rejected.items()} == {
+        1: "validation_error",
+        2: "unknown_service",
+        3: "validation_error",
+    }
+    assert batch.rejected[1]["errors"] == {"passengers": ["Missing data for required field."]}
+    # one message per departure, not per job
+    assert sorted(sent) == sorted([batch.jobs[0], batch.jobs[4]])
+    assert uow.state.batches[batch.id]["rejected"] == batch.rejected
+
+
+def test_a_batch_wakes_a_departure_once_per_chunk(uow, sent) -> None:
+    items = [BatchItem(booking([ticket("LON", "PAR")])) for _ in range(250)]
+    big = dataclasses.replace(SETTINGS, quota_bookings_per_batch=1000, quota_open_jobs=1000)
+    big = dataclasses.replace(big, quota_seats_per_departure=1000)
+
+    batch = submit_batch(uow, sent, big, ALICE, items, now=NOW)
+
+    assert len(batch.jobs) == 250
+    assert sent == [batch.jobs[0], batch.jobs[100], batch.jobs[200]]
+
+
+def test_a_batch_over_the_callers_quota_is_refused_whole(uow, sent) -> None:
+    items = [BatchItem(booking([ticket("LON", "PAR")]))] * (SETTINGS.quota_bookings_per_batch + 1)
+    with pytest.raises(QuotaExceeded):
+        submit_batch(uow, sent, SETTINGS, ALICE, items, now=NOW)
+    assert uow.state.batches == {} and uow.state.jobs == {} and sent == []
+
+
+# -- seating a departure ------------------------------------------------------------------
+
+
+def test_jobs_are_seated_oldest_first_and_a_taken_seat_fails_only_its_job(uow, sent) -> None:
+    first = submit(uow, sent, booking([ticket("LON", "AMS", seat="A1")]))
+    clash = submit(uow, sent, booking([ticket("CAL", "PAR", seat="A1")]))
+    free = submit(uow, sent, booking([ticket("LON", "PAR")], [ticket("LON", "PAR")]))
+
+    assert seat_all(uow) == allocation.BatchResult(claimed=3, succeeded=2, failed=1)
+
+    jobs = uow.state.jobs
+    assert [jobs[j].status for j in (first, clash, free)] == [
+        JobStatus.SUCCEEDED,
+        JobStatus.FAILED,
+        JobStatus.SUCCEEDED,
+    ]
+    assert jobs[clash].error == {
+        "code": "seat_taken",
+        "detail": "An asked seat is not free on every leg of its ticket.",
+        "tickets": [{"passenger": 0, "ticket": 0, "code": "seat_taken"}],
+    }
+    seated = uow.state.bookings[jobs[free].booking_id]
+    assert len({seat for seat, _, _ in seated.legs}) == 2
+
+
+def test_the_seat_quota_is_checked_again_with_what_was_seated_before(uow, sent) -> None:
+    tight = dataclasses.replace(SETTINGS, quota_seats_per_departure=3)
+    two = booking([ticket("LON", "PAR")], [ticket("LON", "PAR")])
+    kept = submit(uow, sent, two, settings=tight)
+    over = submit(uow, sent, two, settings=tight)  # admitted: nothing was seated yet
+
+    seat_all(uow)  # the first job's seats count when the second is seated
+
+    assert uow.state.jobs[kept].status == JobStatus.SUCCEEDED
+    assert uow.state.jobs[over].error["code"] == "quota_exceeded"
+
+
+def test_a_lost_race_for_a_seat_keeps_nothing_and_gives_the_jobs_back(uow, sent) -> None:
+    job_id = submit(uow, sent, booking([ticket("LON", "PAR", seat="A1")]))
+    # Another worker sold A1 after our read: the occupancy we read is stale.
+    uow.bookings.occupancy = lambda service_id, date: Occupancy()
+    rival = BookingRow(uow.state.next_id(), "RIVAL", "bob", "5160", DAY_D, 1, [("A1", 0, 2)])
+    uow.state.bookings[rival.id] = rival
+
+    assert seat_all(uow) == allocation.BatchResult(claimed=1)
+
+    row = uow.state.jobs[job_id]
+    assert (row.status, row.booking_id) == (JobStatus.QUEUED, None)
+    assert list(uow.state.bookings) == [rival.id]
+
+
+def test_a_job_on_a_service_since_deleted_fails_with_internal_error(uow, sent) -> None:
+    job_id = submit(uow, sent, booking([ticket("LON", "PAR")]))
+    del uow.state.services["5160"]
+
+    seat_all(uow)
+
+    assert uow.state.jobs[job_id].error["code"] == "internal_error"
+
+
+def test_a_cancelled_booking_frees_its_seats_and_is_only_its_owners(uow, sent) -> None:
+    submit(uow, sent, booking([ticket("LON", "AMS", seat="A1")]))
+    seat_all(uow)
+    (reference,) = [b.reference for b in uow.state.bookings.values()]
+
+    with pytest.raises(NotFound):
+        cancel_booking(uow, Identity("mallory", "client"), reference)
+    cancel_booking(uow, ALICE, reference)
+    cancel_booking(uow, ALICE, reference)  # again: harmless
+
+    again = submit(uow, sent, booking([ticket("LON", "AMS", seat="A1")]))
+    seat_all(uow)
+    assert uow.state.jobs[again].status == JobStatus.SUCCEEDED
+
+
+# -- the sweeper --------------------------------------------------------------------------
+
+
+def test_the_sweeper_resends_stale_jobs_and_fails_exhausted_ones(uow, sent) -> None:
+    lost = submit(uow, sent, booking([ticket("LON", "PAR")]))
+    tired = submit(uow, sent, booking([ticket("LON", "PAR")]))
+    uow.state.jobs[lost].stale = True
+    uow.state.jobs[tired].stale = True
+    uow.state.jobs[tired].attempt = SETTINGS.job_max_attempts
+    resent = Outbox()
+
+    result = sweep(uow, SETTINGS, resent)
+
+    assert (result.requeued, result.failed) == (1, 1)
+    assert resent == [lost]
+    assert uow.state.jobs[tired].status == JobStatus.FAILED
+    assert uow.state.jobs[tired].error["code"] == "internal_error"
+    assert sweep(uow, SETTINGS, resent).requeued == 0  # sent once per staleness
