@@ -6,8 +6,9 @@
 #               listens on .run/gunicorn.sock), Flower at http://127.0.0.1:5555
 #               (user admin, password in .run/flower_password), a Celery worker
 #               and beat. Ctrl-C stops them all. `make token` prints a bearer token.
-#   make test   ruff check + mypy (the domain, strict) + pytest, against database
-#               rail_test and Redis db 15.
+#   make test   ruff, mypy (domain and use cases, strict) and the unit tests, which need
+#               no server and stop at the first failure; then the integration, e2e
+#               and fault tests against database rail_test and Redis db 15.
 #
 # Both find or start PostgreSQL and Redis themselves (scripts/services.sh):
 # DATABASE_URL / REDIS_URL when set, else the servers on the local default
@@ -99,12 +100,14 @@ token: venv ## print a bearer token signed with .run/jwt_secret (or JWT_SECRET):
 ctl: venv ## supervisorctl for a running `make run` (ARGS="status", "restart worker", ...)
 	@$(supervisor_env) && $(BIN)/supervisorctl -c ops/supervisord.conf $(or $(ARGS),status)
 
-test: venv ## ruff check + mypy + pytest on rail_test / Redis db 15 (PYTEST_ARGS="-k name -x")
+test: venv ## lint, mypy and unit tests (no servers, stop at the first failure); then the rest on rail_test / Redis db 15 (PYTEST_ARGS="-k name -x")
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest -x -q tests/unit
 	@export NGINX_BIN="$$(scripts/nginx.sh bin)" && \
 	  $(call with_services,--db $(TEST_DB) --redis-db $(TEST_REDIS_DB)) \
-	  $(BIN)/ruff check . && \
-	  $(BIN)/mypy && \
-	  $(BIN)/pytest $(PYTEST_ARGS)
+	  $(BIN)/pytest --ignore=tests/unit $(PYTEST_ARGS)
 
 # ---------------------------------------------------------------- the rest
 
