@@ -130,3 +130,35 @@ def _check_overlaps(asks: list[TicketAsk]) -> None:
                         ]
                     },
                 )
+
+
+@dataclass(frozen=True)
+class BookedTicket:
+    """A seat held on legs [start, end) of a departure, from origin to destination."""
+
+    origin: str
+    destination: str
+    seat: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class BookedPassenger:
+    name: str
+    tickets: tuple[BookedTicket, ...]
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A booking as it stands: confirmed, or cancelled (its seats free again)."""
+
+    id: int
+    reference: str
+    owner: str
+    status: str
+    service: str
+    date: dt.date
+    created_at: dt.datetime
+    cancelled_at: dt.datetime | None
+    passengers: tuple[BookedPassenger, ...]

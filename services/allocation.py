@@ -16,7 +16,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
+import redis
 from redis.exceptions import LockError
 
 import metrics
@@ -33,7 +35,6 @@ from domain.job import ENDED, ClaimedJob, JobStatus
 from domain.quotas import QuotaExceeded, check_seats
 from domain.seating import Occupancy, choose_seats
 from domain.timetable import ServiceTimetable
-from services.runtime import Runtime
 from services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from settings import Settings
 from storage.locks import departure_lock
@@ -47,6 +48,15 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class Resources(Protocol):
+    """What serving a departure needs of its process (tasks/runtime.py makes them)."""
+
+    settings: Settings
+    redis: redis.Redis
+
+    def unit_of_work(self) -> UnitOfWork: ...
+
+
 class Fenced(Exception):
     """A newer attempt owns a job we claimed: our whole transaction is void."""
 
@@ -58,7 +68,7 @@ class BatchResult:
     failed: int = 0
 
 
-def allocate_job(rt: Runtime, job_id: uuid.UUID, clock: Clock = utcnow) -> str | None:
+def allocate_job(rt: Resources, job_id: uuid.UUID, clock: Clock = utcnow) -> str | None:
     """Serve the job's departure until the job is finished; return the job's status.
 
     Raises DepartureBusy when the departure's lock cannot be had in time, and

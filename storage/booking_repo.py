@@ -11,16 +11,15 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from domain.booking import BookingRequest
+from domain.booking import BookedPassenger, BookedTicket, Booking, BookingRequest
 from domain.errors import NotFound
 from domain.seating import Assignment, Occupancy
 from domain.timetable import ServiceTimetable
-from storage.tables import LEG_BOUNDS, Booking, Passenger, Ticket
-from storage.timetable_cache import ServiceLookup
+from storage import tables
 
-bookings_t = Booking.__table__
-passengers_t = Passenger.__table__
-tickets_t = Ticket.__table__
+bookings_t = tables.Booking.__table__
+passengers_t = tables.Passenger.__table__
+tickets_t = tables.Ticket.__table__
 
 REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I to misread
 REFERENCE_LENGTH = 8
@@ -33,7 +32,7 @@ def new_reference() -> str:
 def load_occupancy(conn: Connection, service_id: str, date: dt.date) -> Occupancy:
     """Every leg range taken on the departure by active tickets."""
     rows = conn.execute(
-        select(tickets_t.c.seat, *LEG_BOUNDS).where(
+        select(tickets_t.c.seat, *tables.LEG_BOUNDS).where(
             tickets_t.c.service_id == service_id,
             tickets_t.c.date == date,
             tickets_t.c.active,
@@ -90,10 +89,8 @@ def insert_booking(
     return booking_id
 
 
-def render_bookings(
-    conn: Connection, rows: Sequence[Any], services: ServiceLookup
-) -> list[dict[str, Any]]:
-    """Bookings as the contract shows them, for booking rows in the given order."""
+def load_bookings(conn: Connection, rows: Sequence[Any]) -> list[Booking]:
+    """The bookings of these booking rows, with their passengers and tickets, in order."""
     if not rows:
         return []
     ids = [r.id for r in rows]
@@ -104,48 +101,32 @@ def render_bookings(
         .order_by(passengers_t.c.booking_id, passengers_t.c.position)
     ):
         names.setdefault(p.booking_id, []).append(p.name)
-    tickets: dict[tuple[int, int], list[Any]] = {}
+    tickets: dict[tuple[int, int], list[BookedTicket]] = {}
     for t in conn.execute(
         select(tickets_t)
         .where(tickets_t.c.booking_id.in_(ids))
         .order_by(tickets_t.c.booking_id, tickets_t.c.passenger, tickets_t.c.position)
     ):
-        tickets.setdefault((t.booking_id, t.passenger), []).append(t)
-    out = []
-    for row in rows:
-        service = services(row.service_id)
-        out.append(
-            {
-                "reference": row.reference,
-                "status": row.status,
-                "service": row.service_id,
-                "date": row.date.isoformat(),
-                "created_at": row.created_at.isoformat(),
-                "cancelled_at": row.cancelled_at.isoformat() if row.cancelled_at else None,
-                "passengers": [
-                    {
-                        "name": name,
-                        "tickets": [
-                            render_ticket(service, row.date, t)
-                            for t in tickets.get((row.id, i), [])
-                        ],
-                    }
-                    for i, name in enumerate(names.get(row.id, []))
-                ],
-                "links": {"self": f"/v1/bookings/{row.reference}"},
-            }
+        tickets.setdefault((t.booking_id, t.passenger), []).append(
+            BookedTicket(t.origin, t.destination, t.seat, t.legs.lower, t.legs.upper)
         )
-    return out
-
-
-def render_ticket(service: ServiceTimetable, date: dt.date, t: Any) -> dict[str, Any]:
-    return {
-        "origin": t.origin,
-        "destination": t.destination,
-        **service.seat_place(t.seat),
-        "departs_at": service.departs_at(date, t.legs.lower).isoformat(),
-        "arrives_at": service.arrives_at(date, t.legs.upper).isoformat(),
-    }
+    return [
+        Booking(
+            row.id,
+            row.reference,
+            row.owner,
+            row.status,
+            row.service_id,
+            row.date,
+            row.created_at,
+            row.cancelled_at,
+            tuple(
+                BookedPassenger(name, tuple(tickets.get((row.id, i), ())))
+                for i, name in enumerate(names.get(row.id, []))
+            ),
+        )
+        for row in rows
+    ]
 
 
 def find_booking(conn: Connection, reference: str, owner: str | None) -> Any:
@@ -200,3 +181,9 @@ def cancel_booking(conn: Connection, reference: str, owner: str | None) -> Any:
         )
         row = find_booking(conn, reference, owner)
     return row
+
+
+def ticket_counts(conn: Connection, ids: Sequence[int]) -> dict[int, int]:
+    """Tickets per booking: what a page weighs before it is loaded."""
+    query = select(tickets_t.c.booking_id, func.count()).where(tickets_t.c.booking_id.in_(ids))
+    return dict(conn.execute(query.group_by(tickets_t.c.booking_id)).all())  # type: ignore[arg-type]

@@ -12,9 +12,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from celeryconfig import ALLOCATE_TASK, SWEEP_TASK
 from services.allocation import allocate_job
-from services.runtime import get_runtime
 from services.sweeper import sweep
 from storage.locks import DepartureBusy
+from tasks.runtime import get_runtime
 from tasks.sending import enqueue_allocation
 
 log = logging.getLogger(__name__)

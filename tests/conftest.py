@@ -28,9 +28,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from services.runtime import Runtime
 from settings import Settings, load_settings
 from storage.engine import make_engine
+from tasks.runtime import Runtime
 from web.auth import issue_token
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,21 +6,21 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from flask import request
 from flask_smorest import Blueprint
-from sqlalchemy import func, select
+from sqlalchemy import Connection
 
 from domain.errors import NotFound, ValidationFailed
 from domain.job import JobStatus
 from services.bookings import Idempotency, submit_booking
 from services.bookings import cancel_booking as cancel
 from storage import booking_repo, job_repo
-from web import db
+from web import db, render
 from web.auth import identity, roles
 from web.pagination import decode_cursor, encode_cursor, fit
-from web.problems import stored_problem
 from web.schemas.bookings import (
     BookingInSchema,
     BookingListArgs,
@@ -28,7 +28,6 @@ from web.schemas.bookings import (
     BookingOutSchema,
     JobSchema,
 )
-from web.schemas.common import utc_iso
 
 blp = Blueprint("bookings", __name__, description="Book seats and follow the jobs.")
 
@@ -90,24 +89,17 @@ def get_job(job_id: str) -> Any:
         job = job_repo.get_job(conn, key, identity().owner_filter())
         if job is None:
             raise NotFound(f"No job {job_id}.")
-        return render_job(conn, job)
+        booked = None
+        if job.booking_id is not None:
+            rows = list(booking_repo.bookings_by_id(conn, [job.booking_id]).values())
+            booked = _bookings(conn, rows)[0]
+        return render.job(job, booked)
 
 
-def render_job(conn: Any, job: Any) -> dict[str, Any]:
-    booking = None
-    if job.booking_id is not None:
-        rows = list(booking_repo.bookings_by_id(conn, [job.booking_id]).values())
-        booking = booking_repo.render_bookings(conn, rows, db.service_lookup(conn))[0]
-    return {
-        "id": str(job.id),
-        "status": job.status,
-        "submitted_at": utc_iso(job.submitted_at),
-        "started_at": utc_iso(job.started_at),
-        "finished_at": utc_iso(job.finished_at),
-        "booking": booking,
-        "error": None if job.error is None else stored_problem(job.error),
-        "links": {"self": f"/v1/jobs/{job.id}"},
-    }
+def _bookings(conn: Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """These booking rows as the contract shows them, in order."""
+    services = db.service_lookup(conn)
+    return [render.booking(b, services(b.service)) for b in booking_repo.load_bookings(conn, rows)]
 
 
 @blp.route("/bookings/<reference>")
@@ -116,7 +108,7 @@ def get_booking(reference: str) -> Any:
     """One booking by its reference."""
     with db.engine().connect() as conn:
         row = booking_repo.find_booking(conn, reference, identity().owner_filter())
-        return booking_repo.render_bookings(conn, [row], db.service_lookup(conn))[0]
+        return _bookings(conn, [row])[0]
 
 
 @blp.route("/bookings/<reference>", methods=["DELETE"])
@@ -127,7 +119,7 @@ def cancel_booking(reference: str) -> Any:
     cancel(db.unit_of_work(), identity(), reference)
     with db.engine().connect() as conn:
         row = booking_repo.find_booking(conn, reference, identity().owner_filter())
-        return booking_repo.render_bookings(conn, [row], db.service_lookup(conn))[0]
+        return _bookings(conn, [row])[0]
 
 
 @blp.route("/bookings")
@@ -146,16 +138,9 @@ def list_bookings(args: dict[str, Any]) -> Any:
             after_id=after[0] if after else 0,
             limit=limit,
         )
-        tickets = _ticket_counts(conn, [r.id for r in rows[:limit]])
+        tickets = booking_repo.ticket_counts(conn, [r.id for r in rows[:limit]])
         page = fit(rows[:limit], lambda r: 1 + tickets.get(r.id, 0), PAGE_TICKETS)
         return {
-            "bookings": booking_repo.render_bookings(conn, page, db.service_lookup(conn)),
+            "bookings": _bookings(conn, page),
             "next_cursor": encode_cursor(page[-1].id) if len(rows) > len(page) else None,
         }
-
-
-def _ticket_counts(conn: Any, ids: list[int]) -> dict[int, int]:
-    """Tickets per booking: what a page weighs before it is rendered."""
-    tickets = booking_repo.tickets_t
-    query = select(tickets.c.booking_id, func.count()).where(tickets.c.booking_id.in_(ids))
-    return dict(conn.execute(query.group_by(tickets.c.booking_id)).all())

@@ -14,10 +14,10 @@ from domain.job import ClaimedJob
 from domain.seating import Occupancy
 from services import allocation
 from services.allocation import BatchResult
-from services.runtime import Runtime
 from settings import Settings
 from storage import booking_repo, job_payload, job_repo
 from storage.tables import Job
+from tasks.runtime import Runtime
 from tests.integration.helpers import (
     ago,
     bookings_of,

@@ -18,11 +18,11 @@ from sqlalchemy import Engine, text
 
 from services import allocation
 from services.allocation import BatchResult, allocate_job
-from services.runtime import Runtime
 from services.sweeper import SweepResult, sweep
 from settings import Settings
 from storage import booking_repo, job_repo
 from storage.locks import DepartureBusy, departure_lock, departure_lock_key
+from tasks.runtime import Runtime
 from tests.conftest import unique
 from tests.integration.helpers import (
     ago,

@@ -1,4 +1,5 @@
-"""Per-process connections for workers: built after the fork, never at import."""
+"""A worker's per-process resources: engine, Redis client, timetable cache; made after
+the fork, on first use, never at import."""
 
 from __future__ import annotations
 
