@@ -19,7 +19,7 @@ from domain.errors import (
 )
 from domain.timetable import ServiceTimetable
 from storage import departure_repo, timetable_repo
-from web import db
+from web import db, render
 from web.auth import roles
 from web.pagination import decode_cursor, encode_cursor
 from web.schemas.departures import (
@@ -111,13 +111,11 @@ def search(args: dict[str, Any]) -> Any:
     with db.engine().connect() as conn:
         for code in (args["origin"], args["destination"]):
             _station_exists(conn, code)
-        return as_json(
-            {
-                "departures": departure_repo.search(
-                    conn, db.service_lookup(conn), args["origin"], args["destination"], args["date"]
-                )
-            }
+        origin, destination = args["origin"], args["destination"]
+        found = departure_repo.search(
+            conn, db.service_lookup(conn), origin, destination, args["date"]
         )
+    return as_json({"departures": [render.found_departure(d, origin, destination) for d in found]})
 
 
 @blp.route(f"{DEPARTURE}/availability")
@@ -134,16 +132,8 @@ def availability(args: dict[str, Any], service_id: str, date: str) -> Any:
                 f"Service {service.id} has no {zone!r} seats.",
                 {"comfort_zone": [f"One of: {', '.join(service.comfort_zones)}."]},
             )
-        answer = departure_repo.availability(conn, service, day, start, end, zone)
-    return as_json(
-        {
-            "service": service.id,
-            "date": day.isoformat(),
-            "origin": service.stops[start].station,
-            "destination": service.stops[end].station,
-            **answer,
-        }
-    )
+        free = departure_repo.free_seats_between(conn, service, day, start, end, zone)
+    return as_json(render.availability(service, day, start, end, free, zone))
 
 
 @blp.route(f"{DEPARTURE}/manifest")
@@ -155,7 +145,8 @@ def manifest(args: dict[str, Any], service_id: str, date: str) -> Any:
     with db.engine().connect() as conn:
         service, day = _departure(conn, service_id, date)
         index = _stop(conn, service, args["station"], "station")
-        return as_json(departure_repo.manifest(conn, service, day, index))
+        found = departure_repo.manifest(conn, service, day, index)
+    return as_json(render.manifest(service, found))
 
 
 @blp.route(f"{DEPARTURE}/passengers")
@@ -180,7 +171,7 @@ def passengers(args: dict[str, Any], service_id: str, date: str) -> Any:
     return as_json(
         {
             "count": count,
-            "passengers": page,
+            "passengers": [render.passenger(service, t) for t in page],
             "next_cursor": encode_cursor(*next_key) if next_key else None,
         }
     )
@@ -199,28 +190,7 @@ def seat(args: dict[str, Any], service_id: str, date: str, number: str) -> Any:
         at = args.get("at")
         index = None if at is None else _stop(conn, service, at, "at")
         tickets = departure_repo.seat_tickets(conn, service, day, number)
-    if index is not None:
-        holder = next((t for t in tickets if t.start <= index < t.end), None)
-        return {
-            "seat": number,
-            "at": at,
-            "passenger": None
-            if holder is None
-            else departure_repo.render_passenger(service, holder),
-        }
-    legs = []
-    for k in range(len(service.stops) - 1):
-        holder = next((t for t in tickets if t.start <= k < t.end), None)
-        legs.append(
-            {
-                "from": service.stops[k].station,
-                "to": service.stops[k + 1].station,
-                "passenger": None
-                if holder is None
-                else departure_repo.render_passenger(service, holder),
-            }
-        )
-    return {"seat": number, "legs": legs}
+    return render.seat(service, number, tickets, None if at is None else (at, index))
 
 
 @blp.route(f"{DEPARTURE}/occupancy")
@@ -230,5 +200,5 @@ def occupancy(service_id: str, date: str) -> Any:
     """Seats occupied and offered on every leg, per comfort zone."""
     with db.engine().connect() as conn:
         service, day = _departure(conn, service_id, date)
-        legs = departure_repo.occupancy(conn, service, day)
-    return as_json({"service": service.id, "date": day.isoformat(), "legs": legs})
+        loads = departure_repo.leg_loads(conn, service, day)
+    return as_json(render.occupancy(service, day, loads))
