@@ -1,4 +1,7 @@
-"""Who sees what, and the same request sent twice."""
+"""Who sees what, and the same request sent twice, with jobs run by a worker.
+
+What needs no worker is checked in-process: tests/app/test_access_and_idempotency.py.
+"""
 
 import datetime as dt
 
@@ -66,33 +69,6 @@ def test_the_same_idempotency_key_and_body_answers_the_same_job(api, service):
     assert job["status"] == "succeeded"
     listed = api.get(f"/v1/bookings?service={service}", sub=sub).json()["bookings"]
     assert len(listed) == 1
-
-
-def test_the_same_idempotency_key_with_another_body_is_a_conflict(api, service):
-    key, sub = unique("key-"), unique("c-")
-    assert (
-        api.post(
-            "/v1/bookings", json=booking(service), sub=sub, headers={"Idempotency-Key": key}
-        ).status_code
-        == 202
-    )
-    response = api.post(
-        "/v1/bookings", json=booking(service, seat="A2"), sub=sub, headers={"Idempotency-Key": key}
-    )
-    assert response.status_code == 422
-    assert response.json()["code"] == "idempotency_conflict"
-
-
-def test_idempotency_keys_are_scoped_to_the_client(api, service):
-    key = unique("key-")
-    a = api.post(
-        "/v1/bookings", json=booking(service), sub=unique("a-"), headers={"Idempotency-Key": key}
-    )
-    b = api.post(
-        "/v1/bookings", json=booking(service), sub=unique("b-"), headers={"Idempotency-Key": key}
-    )
-    assert a.status_code == b.status_code == 202
-    assert a.json()["id"] != b.json()["id"]
 
 
 def test_cancelling_frees_the_seats_at_once_and_again_answers_the_same(api, service):

@@ -1,0 +1,75 @@
+"""The middle tier: the Flask app in this process, through Flask's test client, on the
+suite's real PostgreSQL database and Redis db (never SQLite or fakeredis).
+
+No nginx, no gunicorn, no Celery worker: what needs them stays in tests/e2e. A booking
+accepted here is still sent to Redis (the view's `db.sender()`), where it stays queued,
+so nothing here may wait for a job to succeed or fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from settings import Settings
+from tests.conftest import token, unique
+from web import create_app
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, database: str, redis_client: redis.Redis) -> Iterator[Flask]:
+    """The app as `create_app` makes it for gunicorn, on the migrated, seeded test database."""
+    app = create_app(settings)
+    yield app
+    app.extensions["rail"]["engine"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+Auth = Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+def auth(settings: Settings) -> Auth:
+    """Headers with a bearer token for a subject and role: auth("alice", "operator")."""
+
+    def headers(sub: str = "alice", role: str = "client") -> dict[str, str]:
+        return {"Authorization": f"Bearer {token(settings, sub, role)}"}
+
+    return headers
+
+
+@pytest.fixture
+def make_service(client: FlaskClient, auth: Auth) -> Callable[..., str]:
+    """A new service on a demo route, owned by the calling test (as Api.make_service)."""
+
+    def make(
+        *, route: str = "LON-AMS", carriages: list[dict] | None = None, days: str = "1234567"
+    ) -> str:
+        service_id = unique("T")
+        body = {
+            "route": route,
+            "departure_time": "08:00",
+            "days": days,
+            "valid_from": "2026-01-01",
+            "valid_to": "2099-12-31",
+            "carriages": carriages
+            or [
+                {"code": "A", "comfort_zone": "first", "seats": 4},
+                {"code": "N", "comfort_zone": "second", "seats": 8},
+            ],
+        }
+        response = client.put(
+            f"/v1/services/{service_id}", json=body, headers=auth("alice", "operator")
+        )
+        assert response.status_code == 201, response.get_data(as_text=True)
+        return service_id
+
+    return make
