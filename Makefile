@@ -46,7 +46,7 @@ with_services = exports="$$($(SERVICES) $(1))" && eval "$$exports" &&
 with_secrets = export JWT_SECRET="$${JWT_SECRET:-$$(scripts/secret.sh .run/jwt_secret)}" \
 	  FLOWER_PASSWORD="$${FLOWER_PASSWORD:-$$(scripts/secret.sh .run/flower_password)}" &&
 
-.PHONY: help venv services migrate seed run token ctl test lint format bench-seed bench-queries bench-load bench-abuse clean
+.PHONY: help venv lock services migrate seed run token ctl test lint format bench-seed bench-queries bench-load bench-abuse clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -54,14 +54,24 @@ help: ## list the targets
 
 # ---------------------------------------------------------------- setup
 
-venv: $(VENV)/.installed ## create .venv; pip install -r requirements.txt when it changed
+venv: $(VENV)/.installed ## create .venv with the runtime and development pins, when they changed
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install --disable-pip-version-check -r requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check \
+	  -r requirements.txt -r requirements-dev.txt
 	touch $@
+
+# requirements.txt (what runs) and requirements-dev.txt (tests and tools) are compiled
+# from the *.in files for CPython 3.11-3.13, every package pinned with its hashes. Edit a
+# .in file, then `make lock`; versions already locked are kept unless a pin moved.
+lock: venv ## recompile requirements.txt and requirements-dev.txt from the .in files
+	$(BIN)/uv pip compile -q --universal --python-version 3.11 --generate-hashes --no-header \
+	  requirements.in -o requirements.txt
+	$(BIN)/uv pip compile -q --universal --python-version 3.11 --generate-hashes --no-header \
+	  requirements-dev.in -o requirements-dev.txt
 
 services: ## start PostgreSQL and Redis if needed; print their export lines (to eval)
 	@$(SERVICES)
