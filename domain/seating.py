@@ -113,7 +113,8 @@ def choose_seats(
     for group in _groups(ask for ask in asks if ask.seat is None):
         first = group[0]
         candidates = free_seats(seats, held, first.start, first.end, first.comfort_zone)
-        picked = _pick(candidates, len(group), seating)
+        anchors = [a.seat for a in given.values() if a.start < first.end and first.start < a.end]
+        picked = _pick(candidates, len(group), seating, anchors)
         if picked is None:
             code = Code.NOT_TOGETHER if len(candidates) >= len(group) else Code.SOLD_OUT
             for ask in group[len(candidates) :] if code == Code.SOLD_OUT else group:
@@ -198,11 +199,21 @@ def _groups(asks: Iterable[TicketAsk]) -> list[list[TicketAsk]]:
     return list(groups.values())
 
 
-def _pick(candidates: list[Seat], count: int, seating: str) -> list[Seat] | None:
-    """`count` seats from the free `candidates`, or None when the mode cannot be met."""
+def _pick(
+    candidates: list[Seat], count: int, seating: str, anchors: Sequence[Seat] = ()
+) -> list[Seat] | None:
+    """`count` seats from the free `candidates`, or None when the mode cannot be met.
+
+    `anchors` are seats the party asked for on these legs: `together` seats the others
+    next to them when it can.
+    """
     if len(candidates) < count:
         return None
-    if seating == "any" or count == 1:
+    if seating == "any":
+        return candidates[:count]
+    if seating == "together" and (near := _next_to(anchors, candidates, count)) is not None:
+        return near
+    if count == 1:
         return candidates[:count]
     run = _adjacent_run(candidates, count)
     if run is not None:
@@ -210,6 +221,32 @@ def _pick(candidates: list[Seat], count: int, seating: str) -> list[Seat] | None
     if seating == "strict":
         return None
     return _one_carriage(candidates, count) or candidates[:count]
+
+
+def _next_to(anchors: Sequence[Seat], candidates: list[Seat], count: int) -> list[Seat] | None:
+    """`count` free seats that make one unbroken row with an asked seat, in its carriage:
+    the asked seat's right-hand neighbours first, then its left (A11 asked: A12, then A10)."""
+    free = {(s.carriage, s.slot): s for s in candidates}
+    ours = {(s.carriage, s.slot) for s in anchors}
+    for anchor in anchors:
+        low = high = anchor.slot
+        picked: list[Seat] = []
+        while len(picked) < count:
+            if (anchor.carriage, high + 1) in ours:  # the party's own asked seat: part of the row
+                high += 1
+            elif (right := free.get((anchor.carriage, high + 1))) is not None:
+                picked.append(right)
+                high += 1
+            elif (anchor.carriage, low - 1) in ours:
+                low -= 1
+            elif (left := free.get((anchor.carriage, low - 1))) is not None:
+                picked.append(left)
+                low -= 1
+            else:
+                break
+        if len(picked) == count:
+            return sorted(picked, key=lambda seat: seat.position)
+    return None
 
 
 def _adjacent_run(candidates: list[Seat], count: int) -> list[Seat] | None:

@@ -622,3 +622,45 @@ def test_no_sequence_of_bookings_sells_a_leg_of_a_seat_twice(
         for assignment in given_seats:
             occupancy.take(assignment.seat.number, assignment.start, assignment.end)
         assert_no_leg_sold_twice(occupancy)
+
+
+# -- together: next to the seats the party asked for ------------------------------------
+
+
+def asked(p: int, seat: str, start: int = PAR, end: int = AMS) -> TicketAsk:
+    return TicketAsk(p, 0, start, end, seat, "first")
+
+
+def chosen(p: int, start: int = PAR, end: int = AMS) -> TicketAsk:
+    return TicketAsk(p, 0, start, end, None, "first")
+
+
+@pytest.mark.parametrize(
+    ("asks", "taken", "expected"),
+    [
+        ([asked(0, "A11"), chosen(1)], [], ["A11", "A12"]),
+        ([asked(0, "A11"), chosen(1)], [("A12", LON, AMS)], ["A11", "A10"]),
+        ([asked(0, "A11"), chosen(1), chosen(2)], [], ["A11", "A12", "A13"]),
+        ([asked(0, "A11"), chosen(1), chosen(2)], [("A13", PAR, BRU)], ["A11", "A10", "A12"]),
+        ([asked(0, "A11"), asked(1, "A12"), chosen(2)], [], ["A11", "A12", "A13"]),
+        ([chosen(0), asked(1, "H40")], [], ["H39", "H40"]),
+        ([asked(0, "A11", LON, PAR), chosen(1)], [], ["A11", "A1"]),
+    ],
+    ids=[
+        "the others sit to the right of the asked seat",
+        "or to its left when the right is taken",
+        "a row grows right from the asked seat",
+        "then left when the right runs out",
+        "two asked seats and the third beside them",
+        "the end of a carriage: to the left",
+        "an asked seat on other legs is no anchor",
+    ],
+)
+def test_together_seats_the_party_next_to_the_seats_it_asked_for(asks, taken, expected):
+    assert numbers(choose_seats(SERVICE_5160, occupied(*taken), asks, "together")) == expected
+
+
+def test_together_falls_back_when_nothing_beside_the_asked_seat_is_free():
+    taken = [("A10", LON, AMS), ("A12", LON, AMS)]
+    given_seats = choose_seats(SERVICE_5160, occupied(*taken), [asked(0, "A11"), chosen(1)])
+    assert numbers(given_seats) == ["A11", "A1"]
