@@ -11,15 +11,27 @@
 #
 # For each of the two services the first choice that works is taken:
 #   1. DATABASE_URL / REDIS_URL set in the environment: used as is (waited for).
+#      If we cannot log in there, that is an error (no fallback: you asked for it).
 #   2. A server already answering on the default local port
-#      (127.0.0.1:5432 as user postgres / 127.0.0.1:6379).
+#      (127.0.0.1:5432 as user postgres / 127.0.0.1:6379), if it lets us in.
 #   3. Our private instance, if an earlier run started it (127.0.0.1:54329 / :63799).
 #   4. The machine's own service, started with the machine's own command
-#      (pg_ctlcluster ... main start / redis-server --daemonize ...), where they exist.
+#      (pg_ctlcluster ... main start / redis-server --daemonize ...), where they exist,
+#      if nothing answered on the default port and once started it lets us in
+#      (a machine cluster we started but cannot use is stopped again).
 #   5. A new private instance from the installed binaries, its data under .run/
 #      (as root with apt-get, missing binaries are installed first).
 # RAIL_PRIVATE_SERVICES=1 skips 2 and 4: private instances whatever the machine runs.
 # Then the database named in the URL (or by --db) is created if it is missing.
+#
+# "Lets us in" means a real login, never a password prompt: psql -w (PGCONNECT_TIMEOUT,
+# stdin closed) runs `select 1` as user postgres, and Redis answers PING with PONG.
+# A server that wants a password we don't have (Debian's own PostgreSQL: peer auth
+# on the socket, a password over TCP; a Redis with requirepass) is passed over, and
+# stderr says why, e.g.
+#   services: PostgreSQL: 127.0.0.1:5432 refused our login (password authentication
+#   failed); using the private instance on 127.0.0.1:54329
+# The private instances have ports of their own, never the default ones.
 #
 # Only the `export` lines go to stdout; every diagnostic goes to stderr.
 #
@@ -27,17 +39,29 @@
 #   RAIL_PRIVATE_SERVICES=1   always use private instances (unless the URL vars are set)
 #   RAIL_PG_PORT=54329        port of the private PostgreSQL
 #   RAIL_REDIS_PORT=63799     port of the private Redis
+#   RAIL_SYSTEM_PG_PORT=5432  the "default local port" of PostgreSQL, tried in 2 and 4
+#   RAIL_SYSTEM_REDIS_PORT=6379   the "default local port" of Redis, tried in 2 and 4
+#   RAIL_MACHINE_SERVICES=0   never start the machine's own services (skips 4)
+#   RAIL_RUN_DIR=<repo>/.run  where the private instances keep their data, logs and lock
+#                             (the same folder `make run` gives supervisord)
 #   RAIL_SERVICES_WAIT=15     seconds to wait for a server to answer
 #   RAIL_SERVICES_VERBOSE=1   show the output of initdb, pg_ctl, apt-get... even on success
+#   PGCONNECT_TIMEOUT=5       seconds a login attempt may take (libpq's own variable)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-RUN=$ROOT/.run
+RUN=${RAIL_RUN_DIR:-$ROOT/.run}
+[[ $RUN == /* ]] || RUN=$PWD/$RUN
 DEFAULT_DB=rail
 PG_PRIVATE_PORT=${RAIL_PG_PORT:-54329}
 REDIS_PRIVATE_PORT=${RAIL_REDIS_PORT:-63799}
+PG_SYSTEM_PORT=${RAIL_SYSTEM_PG_PORT:-5432}
+REDIS_SYSTEM_PORT=${RAIL_SYSTEM_REDIS_PORT:-6379}
 WAIT=${RAIL_SERVICES_WAIT:-15}
 PRIVATE=${RAIL_PRIVATE_SERVICES:-0}
+MACHINE=${RAIL_MACHINE_SERVICES:-1}
+# libpq gives up on a connection after this many seconds (psql, psycopg).
+export PGCONNECT_TIMEOUT=${PGCONNECT_TIMEOUT:-5}
 
 say() { printf 'services: %s\n' "$*" >&2; }
 die() {
@@ -45,7 +69,9 @@ die() {
     exit 1
 }
 have() { command -v "$1" >/dev/null 2>&1; }
-private_mode() { [[ $PRIVATE == 1 || $PRIVATE == true || $PRIVATE == yes ]]; }
+truthy() { [[ $1 == 1 || $1 == true || $1 == yes ]]; }
+private_mode() { truthy "$PRIVATE"; }
+machine_mode() { ! private_mode && ! [[ $MACHINE == 0 || $MACHINE == false || $MACHINE == no ]]; }
 
 # Single-quote a value for the shell that evals our output.
 shquote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
@@ -123,6 +149,22 @@ build_url() { # scheme path -> URL from the other U_* parts
     printf '%s://%s%s/%s%s' "$1" "${U_USERINFO:+$U_USERINFO@}" "$U_HOSTPORT" "$2" "$U_QUERY"
 }
 
+# Where a URL points, for messages (never its password): host:port, or a socket path.
+url_where() { # URL DEFAULT_PORT
+    parse_url "$1" || {
+        printf 'an unparsable URL'
+        return 0
+    }
+    if [[ $U_SCHEME == unix ]]; then
+        printf '%s' "/${U_PATH#/}"
+    elif [[ -z $U_HOSTPORT ]]; then
+        printf 'the local socket'
+    else
+        host_port "$2"
+        printf '%s:%s' "$U_HOST" "$U_PORT"
+    fi
+}
+
 # The same URL with another database name.
 with_db() {
     parse_url "$1" || die "cannot parse database URL: $1"
@@ -166,16 +208,122 @@ pg_up() { # libpq URL
     fi
 }
 
-redis_ping() { # host port; a server that wants a password counts as up
+# pg_login URL: can we log in there and run `select 1`? Never asks for a password:
+# psql -w, stdin closed, PGCONNECT_TIMEOUT (a password from the URL, PGPASSWORD or
+# ~/.pgpass is used, as libpq does). A missing database is no failure (we create
+# it): then the maintenance databases are tried. On failure PG_LOGIN_ERROR says why.
+PG_LOGIN_ERROR=
+PG_LOGIN_PY='
+import sys
+
+import psycopg
+
+for url in sys.argv[1:]:
+    try:
+        psycopg.connect(url).close()  # PGCONNECT_TIMEOUT applies
+        sys.exit(0)
+    except psycopg.OperationalError as e:
+        if "does not exist" not in str(e) or url == sys.argv[-1]:
+            sys.exit(str(e).strip())
+'
+pg_login() {
+    local url=$1 err="" db py
+    PG_LOGIN_ERROR=
+    find_pg_bin || true # psql from the server's bin folder if it is not on PATH
+    if have psql; then
+        for db in "" postgres template1; do
+            [[ -z $db ]] || url=$(with_db "$1" "$db")
+            err=$(psql -X -w -q -A -t -d "$url" -c 'select 1' </dev/null 2>&1 >/dev/null) && return 0
+            [[ $err == *"database \""*"\" does not exist"* ]] || break
+        done
+    else
+        # No psql: psycopg from the project's virtualenv (or the system Python).
+        for py in "$ROOT/.venv/bin/python" python3; do
+            "$py" -c 'import psycopg' >/dev/null 2>&1 || continue
+            err=$("$py" -c "$PG_LOGIN_PY" "$url" "$(with_db "$url" postgres)" </dev/null 2>&1) && return 0
+            break
+        done
+        # Neither: all we can tell is whether it answers.
+        if [[ -z $err ]]; then
+            pg_up "$url" && return 0
+            err="no answer"
+        fi
+    fi
+    PG_LOGIN_ERROR=$(pg_reason "$err")
+    return 1
+}
+
+# The gist of a libpq error, on one line: "password authentication failed for user ...".
+pg_reason() {
+    local reason
+    reason=$(printf '%s\n' "$1" | sed -E \
+        -e 's/^psql: error: //' -e 's/^connection failed: //' \
+        -e 's/^connection to server at "[^"]*"( \([^)]*\))?, port [0-9]+ failed: //' \
+        -e 's/^connection to server on socket "[^"]*" failed: //' \
+        -e 's/^(FATAL|ERROR): +//' | grep -v -e '^[[:space:]]' -e '^$' | tail -n 1 || true)
+    case $reason in
+    *"no password supplied"*) reason="it wants a password: $reason" ;;
+    "") reason="no answer" ;;
+    esac
+    printf '%s' "$reason"
+}
+
+redis_ping() { # host port: a Redis answers there (one that wants a password counts: the port is taken)
     # shellcheck disable=SC2016 # $0, $1, $reply belong to the inner bash
     timeout 2 bash -c '
         exec 3<>"/dev/tcp/$0/$1" || exit 1
         printf "PING\r\n" >&3
         IFS= read -r -t 2 reply <&3 || exit 1
         case $reply in
-        +PONG* | -NOAUTH* | -WRONGPASS* | *uthentication*) exit 0 ;;
+        +PONG* | -NOAUTH* | -WRONGPASS* | -NOPERM* | *uthentication*) exit 0 ;;
         *) exit 1 ;;
         esac' "$1" "$2" 2>/dev/null
+}
+
+# redis_login HOST PORT [USER] [PASSWORD]: can we use that Redis, i.e. does PING
+# get PONG (after AUTH when a password is given)? On failure REDIS_LOGIN_ERROR
+# says why (the server's answer: NOAUTH, WRONGPASS, NOPERM...).
+REDIS_LOGIN_ERROR=
+redis_login() {
+    local reply
+    # shellcheck disable=SC2016 # $0...$3, $reply, $auth, $arg belong to the inner bash
+    reply=$(LC_ALL=C timeout 3 bash -c '
+        exec 3<>"/dev/tcp/$0/$1" || exit 1
+        if [[ -n $3 ]]; then # AUTH [user] password, as a RESP array (any byte allowed)
+            auth=(AUTH ${2:+"$2"} "$3")
+            printf "*%d\r\n" "${#auth[@]}" >&3
+            for arg in "${auth[@]}"; do printf "\$%d\r\n%s\r\n" "${#arg}" "$arg" >&3; done
+            IFS= read -r -t 2 reply <&3 || exit 1
+            [[ $reply == +OK* ]] || { printf "%s" "${reply//[[:cntrl:]]/}"; exit 1; }
+        fi
+        printf "PING\r\n" >&3
+        IFS= read -r -t 2 reply <&3 || exit 1
+        printf "%s" "${reply//[[:cntrl:]]/}"' "$1" "$2" "${3:-}" "${4:-}" 2>/dev/null) || true
+    REDIS_LOGIN_ERROR=
+    [[ $reply == +PONG* ]] && return 0
+    reply=${reply#[-+]}
+    REDIS_LOGIN_ERROR=${reply:-no answer}
+    return 1
+}
+
+# Percent-decoding, for the user and password in a URL.
+url_decode() {
+    local s=${1//\\/\\\\}
+    printf '%b' "${s//%/\\x}"
+}
+
+# redis_url_login URL: redis_login on a redis:// URL, with its user and password.
+# (rediss:// and unix:// cannot be checked from bash: those count as usable.)
+redis_url_login() {
+    parse_url "$1" || return 1
+    [[ $U_SCHEME == redis ]] || return 0
+    host_port 6379
+    local user="" pass=""
+    if [[ $U_USERINFO == *:* ]]; then
+        user=$(url_decode "${U_USERINFO%%:*}")
+        pass=$(url_decode "${U_USERINFO#*:}")
+    fi
+    redis_login "$U_HOST" "$U_PORT" "$user" "$pass"
 }
 
 redis_up() { # URL
@@ -279,7 +427,7 @@ pg_private_base() { # prints the base folder, creating it when asked (arg "creat
 pg_private_running() {
     local base
     base=$(pg_private_base) || return 1
-    [[ -f $base/data/postmaster.pid ]] && pg_up "postgresql://postgres@127.0.0.1:$PG_PRIVATE_PORT/postgres"
+    [[ -f $base/data/postmaster.pid ]] && pg_login "postgresql://postgres@127.0.0.1:$PG_PRIVATE_PORT/postgres"
 }
 
 start_private_postgres() {
@@ -306,6 +454,8 @@ EOF
     if as_pg_user "$PG_BIN/pg_ctl" -D "$data" status >/dev/null 2>&1; then
         # Running, yet it did not answer: started with another RAIL_PG_PORT, or stuck.
         action=restart
+    elif tcp_open 127.0.0.1 "$PG_PRIVATE_PORT"; then
+        die "127.0.0.1:$PG_PRIVATE_PORT is taken by another server; set RAIL_PG_PORT to a free port for the private PostgreSQL"
     fi
     say "PostgreSQL: ${action}ing a private instance on 127.0.0.1:$PG_PRIVATE_PORT (log: $base/postgres.log)"
     run_detached as_pg_user "$PG_BIN/pg_ctl" -D "$data" -l "$base/postgres.log" -m fast -w -t "$WAIT" "$action" || {
@@ -325,50 +475,88 @@ stop_private_postgres() {
     run_detached as_pg_user "$PG_BIN/pg_ctl" -D "$base/data" -m fast -w -t 30 stop || true
 }
 
+# Starts the machine's own cluster (Debian's newest "main") when it is down and is
+# configured for the default port (where we then look for it). MACHINE_PG is set
+# when we started it, so that we can stop it again if it does not let us in.
+MACHINE_PG=
 start_machine_postgres() {
     have pg_ctlcluster && [[ -d /etc/postgresql ]] || return 1
-    local version
+    local version port
     # shellcheck disable=SC2012
     version=$(ls /etc/postgresql | sort -V | tail -n 1)
     [[ -n $version && -d /etc/postgresql/$version/main ]] || return 1
     ((EUID == 0)) || [[ -O /etc/postgresql/$version/main ]] || return 1
+    port=$(sed -nE 's/^[[:space:]]*port[[:space:]]*=[[:space:]]*([0-9]+).*/\1/p' \
+        "/etc/postgresql/$version/main/postgresql.conf" 2>/dev/null | tail -n 1 || true)
+    [[ ${port:-5432} == "$PG_SYSTEM_PORT" ]] || return 1
     say "PostgreSQL: starting the machine's cluster (pg_ctlcluster $version main start)"
-    run_detached pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    run_detached pg_ctlcluster --skip-systemctl-redirect "$version" main start || return 1
+    MACHINE_PG=$version
+}
+
+stop_machine_postgres() {
+    [[ -n $MACHINE_PG ]] || return 0
+    say "PostgreSQL: stopping the machine's cluster again (pg_ctlcluster $MACHINE_PG main stop)"
+    run_detached pg_ctlcluster --skip-systemctl-redirect "$MACHINE_PG" main stop || true
+    MACHINE_PG=
 }
 
 # Sets PG_URL to the chosen server's URL with the default database name.
 resolve_postgres() {
-    local local_url="postgresql+psycopg://postgres@127.0.0.1:5432/$DEFAULT_DB"
-    local private_url="postgresql+psycopg://postgres@127.0.0.1:$PG_PRIVATE_PORT/$DEFAULT_DB"
+    local system=127.0.0.1:$PG_SYSTEM_PORT private=127.0.0.1:$PG_PRIVATE_PORT
+    local local_url="postgresql+psycopg://postgres@$system/$DEFAULT_DB"
+    local private_url="postgresql+psycopg://postgres@$private/$DEFAULT_DB"
+    local conn where why
     if [[ -n ${DATABASE_URL:-} ]]; then
-        wait_until "$WAIT" pg_up "$(libpq_url "$DATABASE_URL")" ||
-            die "DATABASE_URL is set, but no PostgreSQL answers there after ${WAIT}s"
+        conn=$(libpq_url "$DATABASE_URL")
+        where=$(url_where "$conn" 5432)
+        wait_until "$WAIT" pg_up "$conn" ||
+            die "DATABASE_URL is set, but no PostgreSQL answers at $where after ${WAIT}s"
+        pg_login "$conn" ||
+            die "DATABASE_URL is set, but $where refused our login ($PG_LOGIN_ERROR); put the password in the URL, PGPASSWORD or ~/.pgpass"
         PG_URL=$DATABASE_URL
-        say "PostgreSQL: DATABASE_URL from the environment"
+        say "PostgreSQL: using DATABASE_URL from the environment ($where)"
         return
     fi
-    if ! private_mode && pg_up "$(libpq_url "$local_url")"; then
+    [[ $PG_PRIVATE_PORT != "$PG_SYSTEM_PORT" ]] ||
+        die "RAIL_PG_PORT ($PG_PRIVATE_PORT) must differ from RAIL_SYSTEM_PG_PORT: the private PostgreSQL has a port of its own"
+    conn=$(libpq_url "$local_url")
+    if private_mode; then
+        why="RAIL_PRIVATE_SERVICES=$PRIVATE"
+    elif ! pg_up "$conn"; then
+        why="nothing answers on $system"
+    elif pg_login "$conn"; then
         PG_URL=$local_url
-        say "PostgreSQL: running at 127.0.0.1:5432"
+        say "PostgreSQL: using the server on $system (it lets user postgres in)"
         return
+    else
+        why="$system refused our login ($PG_LOGIN_ERROR)"
     fi
     take_lock
     if pg_private_running; then
         PG_URL=$private_url
-        say "PostgreSQL: private instance running at 127.0.0.1:$PG_PRIVATE_PORT"
+        say "PostgreSQL: $why; using the private instance on $private (already running)"
         return
     fi
-    if ! private_mode && start_machine_postgres &&
-        wait_until 10 pg_up "$(libpq_url "$local_url")"; then
-        PG_URL=$local_url
-        say "PostgreSQL: started, at 127.0.0.1:5432"
-        return
+    if [[ $why == "nothing answers"* ]] && machine_mode && start_machine_postgres; then
+        if ! wait_until 10 pg_up "$conn"; then
+            why="the machine's cluster, started, does not answer on $system"
+        elif pg_login "$conn"; then
+            PG_URL=$local_url
+            say "PostgreSQL: using the machine's cluster on $system (started it; it lets user postgres in)"
+            return
+        else
+            why="the machine's cluster on $system refused our login ($PG_LOGIN_ERROR)"
+        fi
+        stop_machine_postgres
     fi
+    say "PostgreSQL: $why; using the private instance on $private"
     start_private_postgres
     PG_URL=$private_url
 }
 
-psql_quiet() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
+# Never a password prompt (-w): a server that wants one we don't have is an error.
+psql_quiet() { psql -X -w -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 
 # Creates the database named in URL if it does not exist yet.
 ensure_database() {
@@ -378,7 +566,7 @@ ensure_database() {
     conn=$(libpq_url "$url")
     find_pg_bin || true # psql from the server's bin folder if it is not on PATH
     if have psql; then
-        psql_quiet -d "$conn" -c 'select 1' >/dev/null 2>&1 && return 0
+        psql_quiet -d "$conn" -c 'select 1' </dev/null >/dev/null 2>&1 && return 0
         say "PostgreSQL: creating database $db"
         local maint err=""
         for maint in postgres template1; do
@@ -390,7 +578,7 @@ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
 SQL
             ) && break
         done
-        psql_quiet -d "$conn" -c 'select 1' >/dev/null 2>&1 ||
+        psql_quiet -d "$conn" -c 'select 1' </dev/null >/dev/null 2>&1 ||
             die "cannot create or reach database $db: ${err:-unknown error}"
         return 0
     fi
@@ -439,6 +627,8 @@ start_private_redis() {
     mkdir -p "$RUN"
     # Ours, running, yet it did not answer: another RAIL_REDIS_PORT, or stuck.
     stop_private_redis
+    ! tcp_open 127.0.0.1 "$REDIS_PRIVATE_PORT" ||
+        die "127.0.0.1:$REDIS_PRIVATE_PORT is taken by another server; set RAIL_REDIS_PORT to a free port for the private Redis"
     say "Redis: starting a private instance on 127.0.0.1:$REDIS_PRIVATE_PORT (log: $RUN/redis.log)"
     run_detached redis-server --port "$REDIS_PRIVATE_PORT" --bind 127.0.0.1 --daemonize yes \
         --save "" --appendonly no --dir "$RUN" \
@@ -462,38 +652,57 @@ stop_private_redis() {
 
 start_machine_redis() {
     have redis-server && [[ -w /var/lib/redis && -w /var/log/redis ]] || return 1
-    say "Redis: starting the machine's server on 127.0.0.1:6379"
-    run_detached redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+    say "Redis: starting the machine's server on 127.0.0.1:$REDIS_SYSTEM_PORT"
+    run_detached redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_SYSTEM_PORT" --save "" \
         --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log || true
 }
 
 # Sets REDIS_URL_CHOSEN to the chosen server's URL (database 0 unless the caller's URL says otherwise).
 resolve_redis() {
-    local local_url=redis://127.0.0.1:6379/0
-    local private_url=redis://127.0.0.1:$REDIS_PRIVATE_PORT/0
+    local system=127.0.0.1:$REDIS_SYSTEM_PORT private=127.0.0.1:$REDIS_PRIVATE_PORT
+    local local_url=redis://$system/0 private_url=redis://$private/0
+    local where why
     if [[ -n ${REDIS_URL:-} ]]; then
+        where=$(url_where "$REDIS_URL" 6379)
         wait_until "$WAIT" redis_up "$REDIS_URL" ||
-            die "REDIS_URL is set, but no Redis answers there after ${WAIT}s"
+            die "REDIS_URL is set, but no Redis answers at $where after ${WAIT}s"
+        redis_url_login "$REDIS_URL" ||
+            die "REDIS_URL is set, but $where refused us ($REDIS_LOGIN_ERROR); put the password in the URL (redis://:PASSWORD@host:port/0)"
         REDIS_URL_CHOSEN=$REDIS_URL
-        say "Redis: REDIS_URL from the environment"
+        say "Redis: using REDIS_URL from the environment ($where)"
         return
     fi
-    if ! private_mode && redis_ping 127.0.0.1 6379; then
+    [[ $REDIS_PRIVATE_PORT != "$REDIS_SYSTEM_PORT" ]] ||
+        die "RAIL_REDIS_PORT ($REDIS_PRIVATE_PORT) must differ from RAIL_SYSTEM_REDIS_PORT: the private Redis has a port of its own"
+    if private_mode; then
+        why="RAIL_PRIVATE_SERVICES=$PRIVATE"
+    elif ! tcp_open 127.0.0.1 "$REDIS_SYSTEM_PORT"; then
+        why="nothing answers on $system"
+    elif redis_login 127.0.0.1 "$REDIS_SYSTEM_PORT"; then
         REDIS_URL_CHOSEN=$local_url
-        say "Redis: running at 127.0.0.1:6379"
+        say "Redis: using the server on $system (it answers PING without a password)"
         return
+    else
+        why="$system refused us ($REDIS_LOGIN_ERROR)"
     fi
     take_lock
-    if redis_private_pid >/dev/null && redis_ping 127.0.0.1 "$REDIS_PRIVATE_PORT"; then
+    if redis_private_pid >/dev/null && redis_login 127.0.0.1 "$REDIS_PRIVATE_PORT"; then
         REDIS_URL_CHOSEN=$private_url
-        say "Redis: private instance running at 127.0.0.1:$REDIS_PRIVATE_PORT"
+        say "Redis: $why; using the private instance on $private (already running)"
         return
     fi
-    if ! private_mode && start_machine_redis && wait_until 5 redis_ping 127.0.0.1 6379; then
-        REDIS_URL_CHOSEN=$local_url
-        say "Redis: started, at 127.0.0.1:6379"
-        return
+    if [[ $why == "nothing answers"* ]] && machine_mode && start_machine_redis; then
+        if ! wait_until 5 redis_ping 127.0.0.1 "$REDIS_SYSTEM_PORT"; then
+            why="the machine's Redis, started, does not answer on $system"
+        elif redis_login 127.0.0.1 "$REDIS_SYSTEM_PORT"; then
+            REDIS_URL_CHOSEN=$local_url
+            say "Redis: using the machine's server on $system (started it)"
+            return
+        else
+            why="the machine's Redis on $system refused us ($REDIS_LOGIN_ERROR)"
+        fi
     fi
+    say "Redis: $why; using the private instance on $private"
     start_private_redis
     REDIS_URL_CHOSEN=$private_url
 }
@@ -528,15 +737,20 @@ cmd_status() {
     local base
     [[ -n ${DATABASE_URL:-} ]] && say "DATABASE_URL is set: $DATABASE_URL"
     [[ -n ${REDIS_URL:-} ]] && say "REDIS_URL is set: $REDIS_URL"
-    if pg_up postgresql://postgres@127.0.0.1:5432/postgres; then
-        say "PostgreSQL on 127.0.0.1:5432: up"
+    local system_pg=postgresql://postgres@127.0.0.1:$PG_SYSTEM_PORT/postgres
+    if ! pg_up "$system_pg"; then
+        say "PostgreSQL on 127.0.0.1:$PG_SYSTEM_PORT: down"
+    elif pg_login "$system_pg"; then
+        say "PostgreSQL on 127.0.0.1:$PG_SYSTEM_PORT: up, lets user postgres in"
     else
-        say "PostgreSQL on 127.0.0.1:5432: down"
+        say "PostgreSQL on 127.0.0.1:$PG_SYSTEM_PORT: up, refuses our login ($PG_LOGIN_ERROR)"
     fi
-    if redis_ping 127.0.0.1 6379; then
-        say "Redis on 127.0.0.1:6379: up"
+    if ! redis_ping 127.0.0.1 "$REDIS_SYSTEM_PORT"; then
+        say "Redis on 127.0.0.1:$REDIS_SYSTEM_PORT: down"
+    elif redis_login 127.0.0.1 "$REDIS_SYSTEM_PORT"; then
+        say "Redis on 127.0.0.1:$REDIS_SYSTEM_PORT: up, answers without a password"
     else
-        say "Redis on 127.0.0.1:6379: down"
+        say "Redis on 127.0.0.1:$REDIS_SYSTEM_PORT: up, refuses us ($REDIS_LOGIN_ERROR)"
     fi
     if base=$(pg_private_base); then
         local port
