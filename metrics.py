@@ -87,6 +87,13 @@ ALLOCATION_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+# Gauges read from PostgreSQL at each scrape (web/ops.py, QueueDepth): one figure each for
+# the whole system, never written to the multiprocess files.
+QUEUE_DEPTH = "rail_queue_depth"
+OLDEST_QUEUED_JOB_AGE = "rail_oldest_queued_job_age_seconds"
+QUEUE_DEPTH_BY_DEPARTURE = "rail_queue_depth_by_departure"
+BUSIEST_DEPARTURES = 10  # departures shown in QUEUE_DEPTH_BY_DEPARTURE: bounded series
+
 
 def job_finished(
     status: str, code: str | None, submitted_at: dt.datetime | None, now: dt.datetime

@@ -188,6 +188,33 @@ def count_pending(conn: Connection) -> dict[str, int]:
     return {status: 0 for status in PENDING} | {r.status: r.n for r in rows}
 
 
+def oldest_queued_age(conn: Connection) -> float:
+    """Seconds since the oldest queued job was accepted; 0 when none is queued."""
+    # `status = 'queued'` implies the partial indexes' predicate: only pending rows are read.
+    return float(
+        conn.execute(
+            text(
+                "SELECT coalesce(extract(epoch FROM now() - min(submitted_at)), 0) FROM jobs"
+                " WHERE status = 'queued'"
+            )
+        ).scalar_one()
+    )
+
+
+def busiest_departures(conn: Connection, limit: int = 10) -> list[tuple[str, dt.date, int]]:
+    """(service, date, jobs queued and running) of the `limit` departures with most of them."""
+    # Grouped on the partial index jobs_pending_departure (service_id, date, seq).
+    rows = conn.execute(
+        text(
+            "SELECT service_id, date, count(*) AS n FROM jobs"
+            " WHERE status IN ('queued', 'running') GROUP BY service_id, date"
+            " ORDER BY n DESC, service_id, date LIMIT :limit"
+        ),
+        {"limit": int(limit)},
+    )
+    return [(r.service_id, r.date, r.n) for r in rows]
+
+
 def stale_jobs(conn: Connection, queued_after_seconds: float, limit: int = 1000) -> list[StaleJob]:
     """Jobs the sweeper must act on: queued unnoticed too long, or on an expired lease."""
     cutoff = func.now() - text(f"interval '{float(queued_after_seconds)} seconds'")

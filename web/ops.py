@@ -78,7 +78,7 @@ def readyz() -> Any:
 
 @blp.get("/metrics")
 def metrics_page() -> Response:
-    """Prometheus figures of every web and worker process on this host, and the queue depth."""
+    """Prometheus figures of every web and worker process on this host, and the queue's."""
     registry = metrics.scrape_registry(
         db.settings().prometheus_multiproc_dir, QueueDepth(db.engine())
     )
@@ -87,10 +87,15 @@ def metrics_page() -> Response:
 
 
 class QueueDepth:
-    """rail_queue_depth: jobs queued and running, counted in PostgreSQL at each scrape.
+    """The queue, read from PostgreSQL at each scrape, one cheap query per figure:
 
-    Registered on the scrape's own registry, never in the multiprocess files: it is one
-    figure for the whole system, not a per-process one to be summed.
+    - rail_queue_depth{status}: jobs queued and running;
+    - rail_oldest_queued_job_age_seconds: since the oldest queued job was accepted (0 if none);
+    - rail_queue_depth_by_departure{service,date}: jobs queued and running of the
+      departures with most of them (metrics.BUSIEST_DEPARTURES at most, so bounded series).
+
+    Registered on the scrape's own registry, never in the multiprocess files: they are
+    figures for the whole system, not per-process ones to be summed.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -100,15 +105,31 @@ class QueueDepth:
         try:
             with self.engine.connect() as conn:
                 counts = job_repo.count_pending(conn)
+                oldest = job_repo.oldest_queued_age(conn)
+                busiest = job_repo.busiest_departures(conn, metrics.BUSIEST_DEPARTURES)
         except Exception:  # the other figures are still worth a scrape
             log.warning("queue depth: PostgreSQL did not answer", exc_info=True)
             return
         gauge = GaugeMetricFamily(
-            "rail_queue_depth", "Jobs not finished yet, by status.", labels=["status"]
+            metrics.QUEUE_DEPTH, "Jobs not finished yet, by status.", labels=["status"]
         )
         for status, count in counts.items():
             gauge.add_metric([status], count)
         yield gauge
+        yield GaugeMetricFamily(
+            metrics.OLDEST_QUEUED_JOB_AGE,
+            "Seconds since the oldest queued job was accepted; 0 when none is queued.",
+            value=oldest,
+        )
+        by_departure = GaugeMetricFamily(
+            metrics.QUEUE_DEPTH_BY_DEPARTURE,
+            f"Jobs queued and running of the {metrics.BUSIEST_DEPARTURES} departures"
+            " with most of them, by service and date.",
+            labels=["service", "date"],
+        )
+        for service, date, count in busiest:
+            by_departure.add_metric([service, date.isoformat()], count)
+        yield by_departure
 
 
 def _start_timer() -> None:

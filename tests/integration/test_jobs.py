@@ -540,3 +540,22 @@ def test_a_job_for_a_service_that_is_gone_fails_with_internal_error(
 
     row = job_row(engine, job_id)
     assert (row.status, row.error["code"]) == ("failed", "internal_error")
+
+
+# -- what /metrics counts at each scrape ---------------------------------------------------
+
+
+def test_the_oldest_queued_job_and_the_busiest_departures_are_counted(
+    engine: Engine, new_service, day: dt.date
+) -> None:
+    sid = new_service()
+    jobs = [queue_job(engine, request(sid, day)) for _ in range(3)]
+    set_job(engine, jobs[0], submitted_at=ago("10 minutes"))
+    set_job(engine, jobs[2], status="failed", error={"code": "sold_out"}, finished_at=ago("0 s"))
+
+    with engine.connect() as conn:
+        assert job_repo.oldest_queued_age(conn) >= 600
+        busiest = job_repo.busiest_departures(conn, limit=1000)
+        assert (sid, day, 2) in busiest
+        assert [n for _, _, n in busiest] == sorted((n for _, _, n in busiest), reverse=True)
+        assert len(job_repo.busiest_departures(conn, limit=1)) == 1
