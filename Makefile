@@ -12,8 +12,8 @@
 #
 # Both find or start PostgreSQL and Redis themselves (scripts/services.sh):
 # DATABASE_URL / REDIS_URL when set, else the servers on the local default
-# ports, else private instances under .run/ (RAIL_PRIVATE_SERVICES=1 forces
-# those). nginx comes from Debian's package (scripts/nginx.sh installs it as root).
+# ports if they let us in without a password, else private instances under .run/
+# (RAIL_PRIVATE_SERVICES=1 forces those; RAIL_PG_PORT / RAIL_REDIS_PORT are their ports). nginx comes from Debian's package (scripts/nginx.sh installs it as root).
 # `make help` lists every target.
 
 SHELL := bash
@@ -117,7 +117,7 @@ test: venv ## lint, mypy and unit tests (no servers, stop at the first failure);
 	$(BIN)/pytest -x -q tests/unit
 	@export NGINX_BIN="$$(scripts/nginx.sh bin)" && \
 	  $(call with_services,--db $(TEST_DB) --redis-db $(TEST_REDIS_DB)) \
-	  $(BIN)/pytest --ignore=tests/unit $(PYTEST_ARGS)
+	  $(BIN)/pytest --ignore-glob='tests/unit/*' $(PYTEST_ARGS)
 
 # ---------------------------------------------------------------- the rest
 
