@@ -28,6 +28,9 @@ KNOWN_EXAMPLE_PASSWORDS = frozenset({"admin", "password", "changeme", "change-me
 class Settings:
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/rail"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # A PostgreSQL read replica for the conductor's questions (manifest, passengers, seats,
+    # occupancy); empty: they read the primary. Its answers lag by the replica's delay.
+    database_replica_url: str = ""
     # No default: `make run` and the tests generate one (see require_secrets).
     jwt_secret: str = ""
     # The longest a token may live (exp - iat), in seconds.
@@ -98,8 +101,9 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
             continue
         values[f.name] = _convert(f.name, f.type, raw)
     values.update(overrides)
-    if "database_url" in values:
-        values["database_url"] = sqlalchemy_url(str(values["database_url"]))
+    for name in ("database_url", "database_replica_url"):
+        if values.get(name):
+            values[name] = sqlalchemy_url(str(values[name]))
     settings = Settings(**values)  # type: ignore[arg-type]
     _check(settings)
     return settings
@@ -119,6 +123,8 @@ def _convert(name: str, type_name: object, raw: str) -> object:
 def _check(s: Settings) -> None:
     if not s.database_url.startswith("postgresql"):
         raise SettingsError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://...)")
+    if s.database_replica_url and not s.database_replica_url.startswith("postgresql"):
+        raise SettingsError("DATABASE_REPLICA_URL must be a PostgreSQL URL, or empty")
     if not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError("REDIS_URL must be a Redis URL (redis://host:port/db)")
     for name in ("auth_failures", "submit", "poll", "read"):

@@ -45,6 +45,17 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         "celery": make_sender(settings),  # sends by name; no worker code
         "timetables": TimetableCache(),
     }
+    rail = app.extensions["rail"]
+    rail["replica"] = (
+        make_engine(
+            settings.database_replica_url,
+            lock_timeout_ms=settings.pg_lock_timeout_ms,
+            statement_timeout_ms=settings.pg_statement_timeout_ms,
+            application_name="rail-web-replica",
+        )
+        if settings.database_replica_url
+        else rail["engine"]
+    )
     logging.basicConfig(level=logging.INFO)
 
     from web import (

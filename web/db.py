@@ -21,6 +21,11 @@ def engine() -> Engine:
     return current_app.extensions["rail"]["engine"]
 
 
+def replica() -> Engine:
+    """The engine for the conductor's reads: the read replica if one is set, else the primary."""
+    return current_app.extensions["rail"]["replica"]
+
+
 def settings() -> Settings:
     return current_app.extensions["rail"]["settings"]
 

@@ -142,7 +142,7 @@ def availability(args: dict[str, Any], service_id: str, date: str) -> Any:
 @blp.response(200, ManifestSchema)
 def manifest(args: dict[str, Any], service_id: str, date: str) -> Any:
     """Boarding, alighting and changing seats at a station; how many ride on from it."""
-    with db.engine().connect() as conn:
+    with db.replica().connect() as conn:
         service, day = _departure(conn, service_id, date)
         index = _stop(conn, service, args["station"], "station")
         found = departure_repo.manifest(conn, service, day, index)
@@ -156,7 +156,7 @@ def manifest(args: dict[str, Any], service_id: str, date: str) -> Any:
 def passengers(args: dict[str, Any], service_id: str, date: str) -> Any:
     """Every ticket on board for any part of from→to, in service order, paginated."""
     after = decode_cursor(args.get("cursor"), int, int, int)
-    with db.engine().connect() as conn:
+    with db.replica().connect() as conn:
         service, day = _departure(conn, service_id, date)
         start, end = _segment(conn, service, args.get("from_"), args.get("to"), ("from", "to"))
         carriage = args.get("carriage")
@@ -183,7 +183,7 @@ def passengers(args: dict[str, Any], service_id: str, date: str) -> Any:
 @blp.response(200, SeatSchemaOut)
 def seat(args: dict[str, Any], service_id: str, date: str, number: str) -> Any:
     """Who sits in a seat when the train leaves `at`; without `at`, the seat's every leg."""
-    with db.engine().connect() as conn:
+    with db.replica().connect() as conn:
         service, day = _departure(conn, service_id, date)
         if number not in service.seat_by_number:
             raise UnknownSeat(f"Service {service.id} has no seat {number}.")
@@ -198,7 +198,7 @@ def seat(args: dict[str, Any], service_id: str, date: str, number: str) -> Any:
 @blp.response(200, OccupancySchema)
 def occupancy(service_id: str, date: str) -> Any:
     """Seats occupied and offered on every leg, per comfort zone."""
-    with db.engine().connect() as conn:
+    with db.replica().connect() as conn:
         service, day = _departure(conn, service_id, date)
         loads = departure_repo.leg_loads(conn, service, day)
     return as_json(render.occupancy(service, day, loads))
