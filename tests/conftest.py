@@ -8,10 +8,12 @@ again through the migrations at the start of a session; its name must end in
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime as dt
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -179,13 +181,15 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 20) -> None:
 
 
 def _stop(proc: subprocess.Popen) -> None:
+    """Stop a process started in a session of its own, and whatever is left of its group:
+    a Celery worker killed after its grace time leaves its pool processes behind."""
     if proc.poll() is None:
         proc.terminate()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 NGINX = ROOT / "scripts" / "nginx.sh"
