@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
+from domain.access import Identity
 from domain.booking import BookingRequest
 
 
@@ -44,6 +45,7 @@ class NewJob:
     idempotency_key: str | None = None
     request_hash: str | None = None
     seat_quota: int | None = None
+    submitted_by: Identity | None = None  # the caller: the client itself, or an operator
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class StaleJob:
     id: uuid.UUID
     status: JobStatus
     attempt: int
+    owner: str = ""
 
 
 @dataclass(frozen=True)

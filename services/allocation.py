@@ -31,6 +31,7 @@ from domain.errors import (
     RailError,
     WriteConflict,
 )
+from domain.history import WORKER, Action, Event
 from domain.job import ENDED, ClaimedJob, JobStatus
 from domain.quotas import QuotaExceeded, check_seats
 from domain.seating import Occupancy, choose_seats
@@ -128,6 +129,7 @@ def serve_departure(
                 booking_id, error = seating.seat(job)
                 if not uow.jobs.finish(job, booking_id, None if error is None else error.to_json()):
                     raise Fenced(str(job.id))
+                uow.events.add(_ended(job, booking_id, error))
                 ended.append((job, None if error is None else error.code))
                 if booking_id is None:
                     result.failed += 1
@@ -206,6 +208,14 @@ class _Seating:
         if job.owner in self.held:
             self.held[job.owner] += len(job.request.passengers)
         return booking_id, None
+
+
+def _ended(job: ClaimedJob, booking_id: int | None, error: JobError | None) -> Event:
+    """The audit trail's record of a job the worker finished."""
+    if error is None:
+        return Event(Action.CONFIRMED, WORKER, job.owner, job=job.id, booking=booking_id)
+    details = {"code": str(error.code)}
+    return Event(Action.FAILED, WORKER, job.owner, job=job.id, details=details)
 
 
 def _over_seat_quota(job: ClaimedJob, held: dict[str, int]) -> JobError | None:

@@ -14,7 +14,7 @@ from domain.booking import BookingRequest
 from domain.errors import Code, RailError
 from domain.job import AcceptedBooking
 from services.admission import Admission
-from services.bookings import Sender, admit, send_quietly
+from services.bookings import Sender, admit, requested, send_quietly
 from services.unit_of_work import UnitOfWork
 from settings import Settings
 from storage.batch_repo import compact_rejection
@@ -71,7 +71,9 @@ def submit_batch(
                 rejected[index] = refusal(refused.code, refused.detail, refused.errors)
             else:
                 accepted.append(AcceptedBooking(index, owner, item.request, seat_quota))
-        batch_id, job_ids = uow.batches.add(caller.sub, len(items), rejected, accepted)
+        batch_id, job_ids = uow.batches.add(len(items), rejected, accepted, caller)
+        for a in accepted:
+            uow.events.add(requested(caller, a.owner, job_ids[a.index], a.request))
         uow.commit()
     metrics.JOBS_ACCEPTED.inc(len(accepted))
     send_quietly(send, wake_ups(accepted, job_ids, settings.allocation_batch_size))

@@ -18,6 +18,7 @@ import metrics
 from domain.access import Identity
 from domain.booking import BookingRequest, plan
 from domain.errors import IdempotencyConflict, NotFound, UnknownService
+from domain.history import Action, Event
 from domain.job import KnownJob, NewJob
 from domain.timetable import ServiceTimetable
 from services.admission import Admission
@@ -64,6 +65,7 @@ def submit_booking(
                 idempotency.key if idempotency else None,
                 idempotency.request_hash if idempotency else None,
                 seat_quota,
+                caller,
             )
         )
         if job_id is None and idempotency is not None:  # the key won by a concurrent request
@@ -71,6 +73,7 @@ def submit_booking(
             assert known is not None, "a key that clashed on insert is there to be read"
             return known
         assert job_id is not None
+        uow.events.add(requested(caller, owner, job_id, request))
         uow.commit()
     metrics.JOBS_ACCEPTED.inc()
     send_quietly(send, [job_id])
@@ -107,8 +110,20 @@ def send_quietly(send: Sender, job_ids: Iterable[uuid.UUID]) -> None:
             log.warning("could not enqueue job %s (%r); the sweeper will", job_id, error)
 
 
+def requested(caller: Identity, owner: str, job_id: uuid.UUID, request: BookingRequest) -> Event:
+    """The audit trail's record of an accepted request (no names: the booking has them)."""
+    details = {
+        "service": request.service,
+        "date": request.date.isoformat(),
+        "passengers": len(request.passengers),
+    }
+    return Event(Action.REQUESTED, caller, owner, job=job_id, details=details)
+
+
 def cancel_booking(uow: UnitOfWork, caller: Identity, reference: str) -> None:
     """Cancel a booking: its seats are free at once; cancelling again changes nothing."""
     with uow:
-        uow.bookings.cancel(reference, caller.owner_filter())
+        booking_id, owner, cancelled = uow.bookings.cancel(reference, caller.owner_filter())
+        if cancelled:
+            uow.events.add(Event(Action.CANCELLED, caller, owner, booking=booking_id))
         uow.commit()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import metrics
 from domain.errors import Code, JobError
+from domain.history import SWEEPER, Action, Event
 from domain.job import JobStatus
 from services.unit_of_work import UnitOfWorkFactory
 from settings import Settings
@@ -41,6 +42,10 @@ def sweep(
                     f"The job failed {job.attempt} attempts; it was not booked.",
                 )
                 if uow.jobs.fail_exhausted(job.id, job.attempt, error.to_json()):
+                    details = {"code": str(error.code)}
+                    uow.events.add(
+                        Event(Action.FAILED, SWEEPER, job.owner, job=job.id, details=details)
+                    )
                     result.failed += 1
             else:
                 resend.append(job.id)

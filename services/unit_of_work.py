@@ -18,7 +18,9 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from domain.access import Identity
 from domain.booking import BookingRequest
+from domain.history import Event
 from domain.job import AcceptedBooking, ClaimedJob, JobStatus, KnownJob, NewJob, StaleJob
 from domain.quotas import QuotaOverride
 from domain.seating import Assignment, Occupancy
@@ -62,18 +64,25 @@ class Bookings(Protocol):
     ) -> int:
         """The new booking's id; raises Conflict if a seat was sold meanwhile."""
 
-    def cancel(self, reference: str, owner: str | None) -> None:
-        """Cancel (harmless when cancelled); NotFound if missing or someone else's."""
+    def cancel(self, reference: str, owner: str | None) -> tuple[int, str, bool]:
+        """Cancel (harmless when cancelled); NotFound if missing or someone else's.
+
+        (booking id, its owner, whether this call cancelled it)."""
 
 
 class Batches(Protocol):
     def add(
         self,
-        owner: str,
         total: int,
         rejected: dict[int, dict[str, Any]],
         accepted: Sequence[AcceptedBooking],
+        submitted_by: Identity,
     ) -> tuple[uuid.UUID, dict[int, uuid.UUID]]: ...
+
+
+class Events(Protocol):
+    def add(self, event: Event) -> None:
+        """Append to the audit trail, in this unit of work (never changed afterwards)."""
 
 
 class Quotas(Protocol):
@@ -110,6 +119,8 @@ class UnitOfWork(Protocol):
     def quotas(self) -> Quotas: ...
     @property
     def timetable(self) -> Timetable: ...
+    @property
+    def events(self) -> Events: ...
 
     def __enter__(self) -> Self: ...
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
 
+from domain.access import Identity
 from domain.job import AcceptedBooking
 from storage.job_repo import job_row
 from storage.tables import Batch, Booking, Job
@@ -45,24 +46,30 @@ def _first_line(messages: Any) -> str:
 
 def insert_batch(
     conn: Connection,
-    owner: str,
     total: int,
     rejected: dict[int, dict[str, Any]],
     accepted: Sequence[AcceptedBooking],
+    submitted_by: Identity,
 ) -> tuple[uuid.UUID, dict[int, uuid.UUID]]:
     """Write the batch, its refusals compacted, and one queued job per accepted booking."""
     batch_id = uuid.uuid4()
     conn.execute(
         insert(batches_t).values(
             id=batch_id,
-            owner=owner,
+            owner=submitted_by.sub,
             total=total,
             rejected={str(i): compact_rejection(problem) for i, problem in rejected.items()},
         )
     )
     rows = {
         a.index: job_row(
-            a.owner, a.request, batch_id=batch_id, batch_index=a.index, seat_quota=a.seat_quota
+            a.owner,
+            a.request,
+            batch_id=batch_id,
+            batch_index=a.index,
+            seat_quota=a.seat_quota,
+            submitted_by=submitted_by.sub,
+            submitted_by_role=submitted_by.role,
         )
         for a in accepted
     }

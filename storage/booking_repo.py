@@ -7,17 +7,20 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.booking import BookedPassenger, BookedTicket, Booking, BookingRequest
 from domain.errors import NotFound
+from domain.history import Event
 from domain.seating import Assignment, Occupancy
 from domain.timetable import ServiceTimetable
 from storage import tables
 
 bookings_t = tables.Booking.__table__
+events_t = tables.BookingEvent.__table__
+jobs_t = tables.Job.__table__
 passengers_t = tables.Passenger.__table__
 tickets_t = tables.Ticket.__table__
 
@@ -165,22 +168,51 @@ def list_bookings(
     return list(conn.execute(query.order_by(bookings_t.c.id).limit(limit + 1)))
 
 
-def cancel_booking(conn: Connection, reference: str, owner: str | None) -> Any:
-    """Cancel (idempotently): the booking's tickets stop holding their seats at once."""
+def cancel_booking(conn: Connection, reference: str, owner: str | None) -> tuple[int, str, bool]:
+    """Cancel (idempotently): the booking's tickets stop holding their seats at once.
+
+    (booking id, its owner, whether this call is the one that cancelled it)."""
     row = find_booking(conn, reference, owner)
-    if row.status == "confirmed":
-        conn.execute(
-            update(bookings_t)
-            .where(bookings_t.c.id == row.id)
-            .values(status="cancelled", cancelled_at=func.now())
-        )
+    cancelled = conn.execute(  # of two cancellations at once, one changes the row
+        update(bookings_t)
+        .where(bookings_t.c.id == row.id, bookings_t.c.status == "confirmed")
+        .values(status="cancelled", cancelled_at=func.now())
+        .returning(bookings_t.c.id)
+    ).first()
+    if cancelled is not None:
         conn.execute(
             update(tickets_t)
             .where(and_(tickets_t.c.booking_id == row.id, tickets_t.c.active))
             .values(active=False)
         )
-        row = find_booking(conn, reference, owner)
-    return row
+    return row.id, row.owner, cancelled is not None
+
+
+def add_event(conn: Connection, event: Event) -> None:
+    """Append to the audit trail, in the caller's transaction."""
+    conn.execute(
+        insert(events_t).values(
+            action=str(event.action),
+            actor_sub=event.actor.sub,
+            actor_role=event.actor.role,
+            on_behalf_of=event.on_behalf_of,
+            job_id=event.job,
+            booking_id=event.booking,
+            details=event.details,
+        )
+    )
+
+
+def history(conn: Connection, booking_id: int) -> list[Any]:
+    """The booking's events and those of the job that made it, oldest first."""
+    jobs = select(jobs_t.c.id).where(jobs_t.c.booking_id == booking_id).scalar_subquery()
+    return list(
+        conn.execute(
+            select(events_t)
+            .where(or_(events_t.c.booking_id == booking_id, events_t.c.job_id.in_(jobs)))
+            .order_by(events_t.c.id)
+        )
+    )
 
 
 def ticket_counts(conn: Connection, ids: Sequence[int]) -> dict[int, int]:

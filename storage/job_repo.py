@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
 
+from domain.access import Identity
 from domain.booking import BookingRequest
 from domain.job import PENDING, ClaimedJob, JobStatus, StaleJob
 from storage import job_payload
@@ -40,6 +41,7 @@ def insert_job(
     idempotency_key: str | None = None,
     request_hash: str | None = None,
     seat_quota: int | None = None,
+    submitted_by: Identity | None = None,
 ) -> uuid.UUID:
     row = job_row(
         owner,
@@ -47,6 +49,8 @@ def insert_job(
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         seat_quota=seat_quota,
+        submitted_by=None if submitted_by is None else submitted_by.sub,
+        submitted_by_role=None if submitted_by is None else submitted_by.role,
     )
     conn.execute(insert(jobs_t).values(row))
     return row["id"]
@@ -219,7 +223,7 @@ def stale_jobs(conn: Connection, queued_after_seconds: float, limit: int = 1000)
     """Jobs the sweeper must act on: queued unnoticed too long, or on an expired lease."""
     cutoff = func.now() - text(f"interval '{float(queued_after_seconds)} seconds'")
     rows = conn.execute(
-        select(jobs_t.c.id, jobs_t.c.status, jobs_t.c.attempt)
+        select(jobs_t.c.id, jobs_t.c.status, jobs_t.c.attempt, jobs_t.c.owner)
         .where(
             jobs_t.c.status.in_(PENDING),
             or_(
@@ -235,7 +239,7 @@ def stale_jobs(conn: Connection, queued_after_seconds: float, limit: int = 1000)
         .order_by(jobs_t.c.seq)
         .limit(limit)
     )
-    return [StaleJob(r.id, JobStatus(r.status), r.attempt) for r in rows]
+    return [StaleJob(r.id, JobStatus(r.status), r.attempt, r.owner) for r in rows]
 
 
 def mark_enqueued(conn: Connection, job_ids: list[uuid.UUID]) -> None:

@@ -132,6 +132,23 @@ class Job(Base):
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     seat_quota: Mapped[int | None] = mapped_column(Integer)
+    submitted_by: Mapped[str | None] = mapped_column(Text)  # the caller: a client, or an operator
+    submitted_by_role: Mapped[str | None] = mapped_column(Text)
+
+
+class BookingEvent(Base):
+    """The audit trail, append-only (a trigger refuses UPDATE and DELETE: migration 0005)."""
+
+    __tablename__ = "booking_events"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    action: Mapped[str] = mapped_column(Text)
+    actor_sub: Mapped[str] = mapped_column(Text)
+    actor_role: Mapped[str] = mapped_column(Text)
+    on_behalf_of: Mapped[str] = mapped_column(Text)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("jobs.id"))
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default="{}")
 
 
 class ClientQuota(Base):

@@ -15,8 +15,10 @@ from typing import Any, Self
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from domain.access import Identity
 from domain.booking import BookingRequest
 from domain.errors import WriteConflict
+from domain.history import Event
 from domain.job import AcceptedBooking, ClaimedJob, JobStatus, KnownJob, NewJob, StaleJob
 from domain.quotas import QuotaOverride
 from domain.seating import Assignment, Occupancy
@@ -39,6 +41,7 @@ class SqlJobs:
                     idempotency_key=job.idempotency_key,
                     request_hash=job.request_hash,
                     seat_quota=job.seat_quota,
+                    submitted_by=job.submitted_by,
                 )
         except IntegrityError:  # the same key, committed by a concurrent request
             if job.idempotency_key is None:
@@ -95,8 +98,8 @@ class SqlBookings:
         except IntegrityError as clash:  # the exclusion constraint: a seat sold meanwhile
             raise WriteConflict(str(clash.orig)) from clash
 
-    def cancel(self, reference: str, owner: str | None) -> None:
-        booking_repo.cancel_booking(self.conn, reference, owner)
+    def cancel(self, reference: str, owner: str | None) -> tuple[int, str, bool]:
+        return booking_repo.cancel_booking(self.conn, reference, owner)
 
 
 class SqlBatches:
@@ -105,12 +108,20 @@ class SqlBatches:
 
     def add(
         self,
-        owner: str,
         total: int,
         rejected: dict[int, dict[str, Any]],
         accepted: Sequence[AcceptedBooking],
+        submitted_by: Identity,
     ) -> tuple[uuid.UUID, dict[int, uuid.UUID]]:
-        return batch_repo.insert_batch(self.conn, owner, total, rejected, accepted)
+        return batch_repo.insert_batch(self.conn, total, rejected, accepted, submitted_by)
+
+
+class SqlEvents:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def add(self, event: Event) -> None:
+        booking_repo.add_event(self.conn, event)
 
 
 class SqlQuotas:
@@ -158,6 +169,7 @@ class SqlUnitOfWork:
     batches: SqlBatches
     quotas: SqlQuotas
     timetable: SqlTimetable
+    events: SqlEvents
 
     def __init__(self, engine: Engine, timetables: TimetableCache) -> None:
         self.engine = engine
@@ -171,6 +183,7 @@ class SqlUnitOfWork:
         self.batches = SqlBatches(self.conn)
         self.quotas = SqlQuotas(self.conn)
         self.timetable = SqlTimetable(self.conn, self.timetables)
+        self.events = SqlEvents(self.conn)
         return self
 
     def __exit__(

@@ -26,6 +26,7 @@ from web.schemas.bookings import (
     BookingListArgs,
     BookingListSchema,
     BookingOutSchema,
+    HistorySchema,
     JobSchema,
 )
 
@@ -109,6 +110,15 @@ def get_booking(reference: str) -> Any:
     with db.engine().connect() as conn:
         row = booking_repo.find_booking(conn, reference, identity().owner_filter())
         return _bookings(conn, [row])[0]
+
+
+@blp.route("/bookings/<reference>/history")
+@blp.response(200, HistorySchema)
+def booking_history(reference: str) -> Any:
+    """Everything that happened to a booking, oldest first: who, for whom, when."""
+    with db.engine().connect() as conn:
+        row = booking_repo.find_booking(conn, reference, identity().owner_filter())
+        return {"events": [render.event(e) for e in booking_repo.history(conn, row.id)]}
 
 
 @blp.route("/bookings/<reference>", methods=["DELETE"])

@@ -55,6 +55,18 @@ def job(row: Any, booked: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def event(row: Any) -> dict[str, Any]:
+    """One event of a booking's history (a booking_events row)."""
+    return {
+        "at": utc_iso(row.at),
+        "action": row.action,
+        "actor": {"sub": row.actor_sub, "role": row.actor_role},
+        "on_behalf_of": row.on_behalf_of,
+        "job": None if row.job_id is None else str(row.job_id),
+        "details": row.details,
+    }
+
+
 # -- departures ---------------------------------------------------------------------------
 
 

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
+from domain.access import Identity
 from domain.booking import BookingRequest
 from domain.errors import NotFound, WriteConflict
+from domain.history import Event
 from domain.job import (
     PENDING,
     AcceptedBooking,
@@ -63,6 +65,7 @@ class State:
     batches: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
     overrides: dict[str, QuotaOverride] = field(default_factory=dict)
     services: dict[str, ServiceTimetable] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
     last_id: int = 0
 
     def next_id(self) -> int:
@@ -131,7 +134,7 @@ class FakeJobs:
 
     def stale(self, queued_after_seconds: float) -> list[StaleJob]:
         return [
-            StaleJob(r.id, r.status, r.attempt)
+            StaleJob(r.id, r.status, r.attempt, r.job.owner)
             for r in sorted(self.rows.values(), key=lambda r: r.seq)
             if (r.status == JobStatus.QUEUED and r.stale)
             or (r.status == JobStatus.RUNNING and r.lease_expired)
@@ -193,11 +196,12 @@ class FakeBookings:
         )
         return booking_id
 
-    def cancel(self, reference: str, owner: str | None) -> None:
+    def cancel(self, reference: str, owner: str | None) -> tuple[int, str, bool]:
         for row in self.rows.values():
             if row.reference == reference and owner in (None, row.owner):
+                cancelled = row.status == "confirmed"
                 row.status = "cancelled"
-                return
+                return row.id, row.owner, cancelled
         raise NotFound(f"No booking {reference}.")
 
 
@@ -207,18 +211,18 @@ class FakeBatches:
 
     def add(
         self,
-        owner: str,
         total: int,
         rejected: dict[int, dict[str, Any]],
         accepted: Sequence[AcceptedBooking],
+        submitted_by: Identity,
     ) -> tuple[uuid.UUID, dict[int, uuid.UUID]]:
         batch_id = uuid.uuid4()
-        self.uow.state.batches[batch_id] = {"owner": owner, "total": total, "rejected": rejected}
+        batch = {"owner": submitted_by.sub, "total": total, "rejected": rejected}
+        self.uow.state.batches[batch_id] = batch
         jobs = {}
         for a in accepted:
-            job_id = self.uow.jobs.add(
-                NewJob(a.owner, a.request, seat_quota=a.seat_quota), batch_id
-            )
+            job = NewJob(a.owner, a.request, seat_quota=a.seat_quota, submitted_by=submitted_by)
+            job_id = self.uow.jobs.add(job, batch_id)
             assert job_id is not None
             jobs[a.index] = job_id
         return batch_id, jobs
@@ -257,6 +261,14 @@ class FakeQuotas:
         return held
 
 
+class FakeEvents:
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+
+    def add(self, event: Event) -> None:
+        self.uow.state.events.append(event)
+
+
 class FakeTimetable:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self.uow = uow
@@ -281,6 +293,7 @@ class FakeUnitOfWork:
         self.batches = FakeBatches(self)
         self.quotas = FakeQuotas(self)
         self.timetable = FakeTimetable(self)
+        self.events = FakeEvents(self)
         self.commits = 0
         self._before: State | None = None
 

@@ -285,3 +285,73 @@ def test_the_sweeper_resends_stale_jobs_and_fails_exhausted_ones(uow, sent) -> N
     assert uow.state.jobs[tired].status == JobStatus.FAILED
     assert uow.state.jobs[tired].error["code"] == "internal_error"
     assert sweep(uow, SETTINGS, resent).requeued == 0  # sent once per staleness
+
+
+# -- the audit trail ----------------------------------------------------------------------
+
+
+def trail(uow: FakeUnitOfWork) -> list[tuple[str, str, str, str]]:
+    return [(e.action, e.actor.sub, e.actor.role, e.on_behalf_of) for e in uow.state.events]
+
+
+def test_each_change_is_recorded_with_who_did_it_and_for_whom(uow, sent) -> None:
+    job_id = submit(uow, sent, booking([ticket("LON", "PAR")]), client="bob", caller=OPERATOR)
+    seat_all(uow)
+    booking_id = uow.state.jobs[job_id].booking_id
+    reference = uow.state.bookings[booking_id].reference
+    cancel_booking(uow, Identity("bob", "client"), reference)
+    cancel_booking(uow, Identity("bob", "client"), reference)  # again: nothing happens
+
+    assert trail(uow) == [
+        ("requested", "ops", "operator", "bob"),
+        ("confirmed", "rail-worker", "system", "bob"),
+        ("cancelled", "bob", "client", "bob"),
+    ]
+    requested, confirmed, cancelled = uow.state.events
+    assert requested.job == confirmed.job == job_id
+    assert confirmed.booking == cancelled.booking == booking_id
+    assert requested.details == {"service": "5160", "date": "2026-12-01", "passengers": 1}
+    assert uow.state.jobs[job_id].job.submitted_by == OPERATOR
+
+
+def test_a_refusal_and_a_lost_race_leave_no_event_behind(uow, sent) -> None:
+    with pytest.raises(UnknownService):
+        submit(uow, sent, dataclasses.replace(booking([ticket("LON", "PAR")]), service="9"))
+    submit(uow, sent, booking([ticket("LON", "PAR", seat="A1")]))
+    uow.bookings.occupancy = lambda service_id, date: Occupancy()
+    rival = BookingRow(uow.state.next_id(), "RIVAL", "bob", "5160", DAY_D, 1, [("A1", 0, 2)])
+    uow.state.bookings[rival.id] = rival
+
+    seat_all(uow)  # rolled back: the seat went to the rival meanwhile
+
+    assert [e.action for e in uow.state.events] == ["requested"]
+
+
+def test_failures_are_recorded_with_their_code(uow, sent) -> None:
+    submit(uow, sent, booking([ticket("LON", "AMS", seat="A1")]))
+    submit(uow, sent, booking([ticket("CAL", "PAR", seat="A1")]))
+    tired = submit(uow, sent, booking([ticket("LON", "PAR")]), client="bob", caller=OPERATOR)
+    uow.state.jobs[tired].status = JobStatus.RUNNING
+    uow.state.jobs[tired].lease_expired = True
+    uow.state.jobs[tired].attempt = SETTINGS.job_max_attempts
+
+    seat_all(uow)
+    sweep(uow, SETTINGS, Outbox())
+
+    failed = [e for e in uow.state.events if e.action == "failed"]
+    assert [(e.actor.sub, e.on_behalf_of, e.details["code"]) for e in failed] == [
+        ("rail-worker", "alice", "seat_taken"),
+        ("rail-sweeper", "bob", "internal_error"),
+    ]
+
+
+def test_a_batch_records_a_request_for_each_booking_it_accepted(uow, sent) -> None:
+    good = booking([ticket("LON", "PAR")])
+    items = [BatchItem(good), BatchItem(invalid={"x": ["bad"]}), BatchItem(good, client="bob")]
+    batch = submit_batch(uow, sent, SETTINGS, OPERATOR, items, now=NOW)
+
+    assert trail(uow) == [
+        ("requested", "ops", "operator", "ops"),
+        ("requested", "ops", "operator", "bob"),
+    ]
+    assert [e.job for e in uow.state.events] == [batch.jobs[0], batch.jobs[2]]

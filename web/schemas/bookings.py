@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from domain.booking import BookingRequest, PassengerRequest, TicketRequest
+from domain.history import Action
 from domain.job import JobStatus
 from domain.seating import SEATING_MODES
 from web.schemas.common import ZONE, LinksSchema, PageArgs, ProblemSchema, _code, _text
@@ -112,6 +113,26 @@ class BookingOutSchema(Schema):
     cancelled_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     passengers = fields.List(fields.Nested(PassengerOutSchema))
     links = fields.Nested(LinksSchema)
+
+
+class ActorSchema(Schema):
+    sub = fields.String(required=True)
+    role = fields.String(
+        required=True, metadata={"enum": ["client", "conductor", "operator", "system"]}
+    )
+
+
+class EventSchema(Schema):
+    at = fields.String(required=True, metadata={"format": "date-time"})
+    action = fields.String(required=True, metadata={"enum": [a.value for a in Action]})
+    actor = fields.Nested(ActorSchema, required=True)
+    on_behalf_of = fields.String(required=True)
+    job = fields.String(allow_none=True, metadata={"format": "uuid"})
+    details = fields.Dict(required=True)
+
+
+class HistorySchema(Schema):
+    events = fields.List(fields.Nested(EventSchema), required=True)
 
 
 class BookingListSchema(Schema):
