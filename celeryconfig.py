@@ -13,6 +13,7 @@ from settings import Settings
 
 ALLOCATE_TASK = "bookings.allocate"
 SWEEP_TASK = "bookings.sweep"
+PURGE_TASK = "bookings.purge"
 
 
 def make_config(settings: Settings) -> dict[str, Any]:
@@ -56,5 +57,9 @@ def make_config(settings: Settings) -> dict[str, Any]:
         "enable_utc": True,
         "beat_schedule": {
             "sweep-stale-jobs": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_seconds},
+            "forget-past-retention": {
+                "task": PURGE_TASK,
+                "schedule": settings.retention_interval_seconds,
+            },
         },
     }

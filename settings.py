@@ -59,6 +59,12 @@ class Settings:
     # The sweeper: how often it runs and how long a queued job may wait unnoticed.
     sweep_interval_seconds: float = 5.0
     sweep_queued_after_seconds: float = 5.0
+    # Retention: an Idempotency-Key answers with its first job this long (at least 24 h);
+    # the passengers' names leave the job bodies this many days after the departure
+    # (bookings keep theirs; the history never had them). The task runs every interval.
+    idempotency_retention_hours: float = 48.0
+    personal_data_retention_days: int = 30
+    retention_interval_seconds: float = 3600.0
     # The directory where every web and worker process writes its Prometheus figures
     # (prometheus_client reads PROMETHEUS_MULTIPROC_DIR itself); empty: each its own.
     prometheus_multiproc_dir: str = ""
@@ -120,11 +126,19 @@ def _convert(name: str, type_name: object, raw: str) -> object:
     return raw
 
 
+def _check_retention(s: Settings) -> None:
+    if s.idempotency_retention_hours < 24:
+        raise SettingsError("IDEMPOTENCY_RETENTION_HOURS must be at least 24")
+    if s.personal_data_retention_days < 1:
+        raise SettingsError("PERSONAL_DATA_RETENTION_DAYS must be at least 1")
+
+
 def _check(s: Settings) -> None:
     if not s.database_url.startswith("postgresql"):
         raise SettingsError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://...)")
     if s.database_replica_url and not s.database_replica_url.startswith("postgresql"):
         raise SettingsError("DATABASE_REPLICA_URL must be a PostgreSQL URL, or empty")
+    _check_retention(s)
     if not s.redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise SettingsError("REDIS_URL must be a Redis URL (redis://host:port/db)")
     for name in ("auth_failures", "submit", "poll", "read"):

@@ -53,7 +53,7 @@ def submit_booking(
     owner = caller.owner_of(client)
     with uow:
         if idempotency is not None:
-            known = _known(uow.jobs.find_by_key(owner, idempotency.key), idempotency)
+            known = _known(uow.jobs.find_by_key(owner, caller.sub, idempotency.key), idempotency)
             if known is not None:
                 return known
         admit(uow, request, now, settings.booking_horizon_days)
@@ -69,7 +69,7 @@ def submit_booking(
             )
         )
         if job_id is None and idempotency is not None:  # the key won by a concurrent request
-            known = _known(uow.jobs.find_by_key(owner, idempotency.key), idempotency)
+            known = _known(uow.jobs.find_by_key(owner, caller.sub, idempotency.key), idempotency)
             assert known is not None, "a key that clashed on insert is there to be read"
             return known
         assert job_id is not None

@@ -31,7 +31,8 @@ class Jobs(Protocol):
     def add(self, job: NewJob) -> uuid.UUID | None:
         """Queue a job; None when its idempotency key was committed meanwhile by another."""
 
-    def find_by_key(self, owner: str, key: str) -> KnownJob | None: ...
+    def find_by_key(self, owner: str, sender: str, key: str) -> KnownJob | None:
+        """The job `sender` (the caller) submitted for `owner` under `key`."""
 
     def departure_of(self, job_id: uuid.UUID) -> tuple[str, dt.date, JobStatus] | None: ...
 
@@ -50,6 +51,12 @@ class Jobs(Protocol):
     def mark_enqueued(self, job_ids: Sequence[uuid.UUID]) -> None: ...
 
     def fail_exhausted(self, job_id: uuid.UUID, attempt: int, error: dict[str, Any]) -> bool: ...
+
+    def forget_idempotency_keys(self, older_than_hours: float, limit: int) -> int:
+        """Drop the keys of up to `limit` jobs submitted longer ago; how many."""
+
+    def forget_personal_data(self, departed_before: dt.date, limit: int) -> int:
+        """Take the names out of up to `limit` ended jobs departed before; how many."""
 
 
 class Bookings(Protocol):

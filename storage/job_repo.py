@@ -56,12 +56,52 @@ def insert_job(
     return row["id"]
 
 
-def find_by_key(conn: Connection, owner: str, key: str) -> Any:
+def find_by_key(conn: Connection, owner: str, sender: str, key: str) -> Any:
+    """The job `sender` submitted for `owner` under `key` (the unique index's expression:
+    jobs written before submitted_by was kept were sent by their owner)."""
     return conn.execute(
         select(jobs_t.c.id, jobs_t.c.request_hash, jobs_t.c.status).where(
-            jobs_t.c.owner == owner, jobs_t.c.idempotency_key == key
+            jobs_t.c.owner == owner,
+            func.coalesce(jobs_t.c.submitted_by, jobs_t.c.owner) == sender,
+            jobs_t.c.idempotency_key == key,
         )
     ).first()
+
+
+def forget_idempotency_keys(conn: Connection, older_than_hours: float, limit: int) -> int:
+    """Drop the keys (and body hashes) of up to `limit` jobs submitted longer ago than that."""
+    cutoff = func.now() - text(f"interval '{float(older_than_hours)} hours'")
+    oldest = (
+        select(jobs_t.c.id)
+        .where(jobs_t.c.idempotency_key.is_not(None), jobs_t.c.submitted_at < cutoff)
+        .order_by(jobs_t.c.submitted_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = conn.execute(
+        update(jobs_t)
+        .where(jobs_t.c.id.in_(oldest))
+        .values(idempotency_key=None, request_hash=None)
+    )
+    return result.rowcount
+
+
+def forget_personal_data(conn: Connection, departed_before: dt.date, limit: int) -> int:
+    """Take the passengers (their names) out of the bodies of up to `limit` ended jobs whose
+    departure is before `departed_before`; the bookings and the history keep the rest."""
+    # Literal statuses and `?`: the planner matches the partial index jobs_personal_data.
+    result = conn.execute(
+        text(
+            "UPDATE jobs SET request = (request - 'passengers') || jsonb_build_object("
+            "'passengers_forgotten', jsonb_array_length(request->'passengers'))"
+            " WHERE id IN (SELECT id FROM jobs WHERE status IN ('succeeded', 'failed')"
+            " AND request ? 'passengers' AND date < :before ORDER BY date LIMIT :limit"
+            " FOR UPDATE SKIP LOCKED)"
+        ),
+        {"before": departed_before, "limit": int(limit)},
+    )
+    return result.rowcount
 
 
 def get_job(conn: Connection, job_id: uuid.UUID, owner: str | None = None) -> Any:

@@ -48,8 +48,8 @@ class SqlJobs:
                 raise
             return None
 
-    def find_by_key(self, owner: str, key: str) -> KnownJob | None:
-        row = job_repo.find_by_key(self.conn, owner, key)
+    def find_by_key(self, owner: str, sender: str, key: str) -> KnownJob | None:
+        row = job_repo.find_by_key(self.conn, owner, sender, key)
         return None if row is None else KnownJob(row.id, row.request_hash)
 
     def departure_of(self, job_id: uuid.UUID) -> tuple[str, dt.date, JobStatus] | None:
@@ -77,6 +77,12 @@ class SqlJobs:
 
     def fail_exhausted(self, job_id: uuid.UUID, attempt: int, error: dict[str, Any]) -> bool:
         return job_repo.fail_exhausted(self.conn, job_id, attempt, error)
+
+    def forget_idempotency_keys(self, older_than_hours: float, limit: int) -> int:
+        return job_repo.forget_idempotency_keys(self.conn, older_than_hours, limit)
+
+    def forget_personal_data(self, departed_before: dt.date, limit: int) -> int:
+        return job_repo.forget_personal_data(self.conn, departed_before, limit)
 
 
 class SqlBookings:

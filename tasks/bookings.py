@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 
@@ -10,8 +11,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from celeryconfig import ALLOCATE_TASK, SWEEP_TASK
+from celeryconfig import ALLOCATE_TASK, PURGE_TASK, SWEEP_TASK
 from services.allocation import allocate_job
+from services.retention import purge
 from services.sweeper import sweep
 from storage.locks import DepartureBusy
 from tasks.runtime import get_runtime
@@ -42,3 +44,10 @@ def register(app: Celery) -> None:
         rt = get_runtime(settings)
         result = sweep(rt.unit_of_work, settings, lambda job_id: enqueue_allocation(app, job_id))
         return {"requeued": result.requeued, "failed": result.failed}
+
+    @app.task(name=PURGE_TASK, ignore_result=True)
+    def purge_past_retention() -> dict[str, int]:
+        """Forget Idempotency-Keys and passengers' names in job bodies past their retention."""
+        rt = get_runtime(settings)
+        forgotten = purge(rt.unit_of_work, settings, dt.date.today())
+        return {"keys": forgotten.keys, "job_bodies": forgotten.job_bodies}

@@ -8,7 +8,7 @@ import copy
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, Self
 
@@ -17,6 +17,7 @@ from domain.booking import BookingRequest
 from domain.errors import NotFound, WriteConflict
 from domain.history import Event
 from domain.job import (
+    ENDED,
     PENDING,
     AcceptedBooking,
     ClaimedJob,
@@ -42,6 +43,8 @@ class JobRow:
     lease_expired: bool = False  # what the test says the clock did
     stale: bool = False  # queued unnoticed too long, as the test says
     batch: uuid.UUID | None = None
+    key_expired: bool = False  # its idempotency key is past retention, as the test says
+    forgotten: bool = False  # the names left its body
 
 
 @dataclass
@@ -82,15 +85,16 @@ class FakeJobs:
         return self.uow.state.jobs
 
     def add(self, job: NewJob, batch: uuid.UUID | None = None) -> uuid.UUID | None:
-        if job.idempotency_key is not None and self.find_by_key(job.owner, job.idempotency_key):
+        key = job.idempotency_key
+        if key is not None and self.find_by_key(job.owner, _sender(job), key):
             return None
         job_id = uuid.uuid4()
         self.rows[job_id] = JobRow(job_id, self.uow.state.next_id(), job, batch=batch)
         return job_id
 
-    def find_by_key(self, owner: str, key: str) -> KnownJob | None:
+    def find_by_key(self, owner: str, sender: str, key: str) -> KnownJob | None:
         for row in self.rows.values():
-            if (row.job.owner, row.job.idempotency_key) == (owner, key):
+            if (row.job.owner, _sender(row.job), row.job.idempotency_key) == (owner, sender, key):
                 return KnownJob(row.id, row.job.request_hash)
         return None
 
@@ -151,6 +155,26 @@ class FakeJobs:
             return False
         row.status, row.error = JobStatus.FAILED, error
         return True
+
+    def forget_idempotency_keys(self, older_than_hours: float, limit: int) -> int:
+        old = [r for r in self.rows.values() if r.job.idempotency_key and r.key_expired][:limit]
+        for row in old:
+            row.job = replace(row.job, idempotency_key=None, request_hash=None)
+        return len(old)
+
+    def forget_personal_data(self, departed_before: dt.date, limit: int) -> int:
+        ended = [
+            r
+            for r in self.rows.values()
+            if r.status in ENDED and not r.forgotten and r.job.request.date < departed_before
+        ][:limit]
+        for row in ended:
+            row.forgotten = True
+        return len(ended)
+
+
+def _sender(job: NewJob) -> str:
+    return job.owner if job.submitted_by is None else job.submitted_by.sub
 
 
 class FakeBookings:

@@ -22,7 +22,7 @@ from domain.errors import (
 from domain.job import JobStatus
 from domain.quotas import QuotaExceeded, QuotaOverride
 from domain.seating import Occupancy
-from services import allocation
+from services import allocation, retention
 from services.admission import set_quotas
 from services.batches import BatchItem, submit_batch
 from services.bookings import Idempotency, cancel_booking, submit_booking
@@ -355,3 +355,50 @@ def test_a_batch_records_a_request_for_each_booking_it_accepted(uow, sent) -> No
         ("requested", "ops", "operator", "bob"),
     ]
     assert [e.job for e in uow.state.events] == [batch.jobs[0], batch.jobs[2]]
+
+
+# -- idempotency keys belong to who sent them; retention --------------------------------
+
+
+def test_an_idempotency_key_is_the_senders_own_even_for_the_same_client(uow, sent) -> None:
+    key = Idempotency("same-key", "hash-a")
+    for_alice = submit(
+        uow, sent, booking([ticket("LON", "PAR")]), client="alice", caller=OPERATOR, idempotency=key
+    )
+    by_alice = submit(uow, sent, booking([ticket("LON", "PAR")]), idempotency=key)
+    again = submit(
+        uow, sent, booking([ticket("LON", "PAR")]), client="alice", caller=OPERATOR, idempotency=key
+    )
+
+    assert by_alice != for_alice and again == for_alice
+    with pytest.raises(IdempotencyConflict):  # the operator's own key, another body
+        submit(
+            uow,
+            sent,
+            booking([ticket("LON", "AMS")]),
+            client="alice",
+            caller=OPERATOR,
+            idempotency=Idempotency("same-key", "hash-b"),
+        )
+
+
+def test_retention_forgets_in_chunks_until_nothing_is_left(uow, sent, monkeypatch) -> None:
+    monkeypatch.setattr(retention, "CHUNK", 2)
+    jobs = [
+        submit(uow, sent, booking([ticket("LON", "PAR")]), idempotency=Idempotency(f"k{i}", "h"))
+        for i in range(5)
+    ]
+    for job_id in jobs[:3]:
+        uow.state.jobs[job_id].key_expired = True
+    seat_all(uow)
+
+    forgotten = retention.purge(uow, SETTINGS, DAY_D + dt.timedelta(days=31))
+
+    assert (forgotten.keys, forgotten.job_bodies) == (3, 5)
+    assert [uow.state.jobs[j].job.idempotency_key for j in jobs] == [None, None, None, "k3", "k4"]
+    assert retention.purge(uow, SETTINGS, DAY_D + dt.timedelta(days=31)) == retention.Forgotten()
+    # the day after the departure, within the retention: nothing to forget
+    fresh = submit(uow, sent, booking([ticket("LON", "PAR")], date=DAY_D + dt.timedelta(days=1)))
+    seat_all(uow, DAY_D + dt.timedelta(days=1))
+    retention.purge(uow, SETTINGS, DAY_D + dt.timedelta(days=2))
+    assert not uow.state.jobs[fresh].forgotten
