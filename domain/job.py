@@ -34,6 +34,7 @@ class ClaimedJob:
     request: BookingRequest
     submitted_at: dt.datetime | None = None
     seat_quota: int | None = None  # the client's seats per departure when it was accepted
+    batch_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)

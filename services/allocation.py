@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -43,6 +43,8 @@ from storage.locks import departure_lock
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], dt.datetime]
+# Told of the jobs a committed transaction ended, for clients waiting on them.
+Announce = Callable[[Sequence[ClaimedJob]], None]
 
 
 def utcnow() -> dt.datetime:
@@ -56,6 +58,8 @@ class Resources(Protocol):
     redis: redis.Redis
 
     def unit_of_work(self) -> UnitOfWork: ...
+
+    def announce(self, jobs: Sequence[ClaimedJob]) -> None: ...
 
 
 class Fenced(Exception):
@@ -89,7 +93,7 @@ def allocate_job(rt: Resources, job_id: uuid.UUID, clock: Clock = utcnow) -> str
     ) as lock:
         deadline = time.monotonic() + s.allocation_time_budget_seconds
         while time.monotonic() < deadline:
-            result = serve_departure(rt.unit_of_work, s, service_id, date, clock)
+            result = serve_departure(rt.unit_of_work, s, service_id, date, clock, rt.announce)
             served = result.succeeded + result.failed
             if result.claimed == 0 or (served == result.claimed < s.allocation_batch_size):
                 break  # the queue is drained: no need for an empty round
@@ -109,8 +113,10 @@ def serve_departure(
     service_id: str,
     date: dt.date,
     clock: Clock = utcnow,
+    announce: Announce | None = None,
 ) -> BatchResult:
-    """Claim up to a batch of the departure's oldest jobs and seat them in one transaction."""
+    """Claim up to a batch of the departure's oldest jobs and seat them in one transaction;
+    `announce` is told of the jobs it ended, once they are committed."""
     s = settings
     with unit_of_work() as uow:
         claimed = uow.jobs.claim(
@@ -148,7 +154,17 @@ def serve_departure(
         _release_quietly(unit_of_work, claimed)
         raise
     _count_committed(ended, time.perf_counter() - started)
+    if announce is not None:
+        _announce_quietly(announce, [job for job, _ in ended])
     return result
+
+
+def _announce_quietly(announce: Announce, jobs: Sequence[ClaimedJob]) -> None:
+    """Best effort: a waiting client that misses it reads the job again a moment later."""
+    try:
+        announce(jobs)
+    except Exception as error:
+        log.warning("could not announce %d ended jobs: %r", len(jobs), error)
 
 
 @dataclass

@@ -29,10 +29,15 @@ class SweepResult:
 
 
 def sweep(
-    unit_of_work: UnitOfWorkFactory, settings: Settings, enqueue: Callable[[uuid.UUID], None]
+    unit_of_work: UnitOfWorkFactory,
+    settings: Settings,
+    enqueue: Callable[[uuid.UUID], None],
+    announce: Callable[[list[uuid.UUID]], None] | None = None,
 ) -> SweepResult:
-    """Re-send stale jobs and fail exhausted ones; `enqueue` sends one job's message."""
+    """Re-send stale jobs and fail exhausted ones; `enqueue` sends one job's message,
+    `announce` tells waiting clients of the jobs that failed."""
     result = SweepResult()
+    failed: list[uuid.UUID] = []
     with unit_of_work() as uow:
         resend = []
         for job in uow.jobs.stale(settings.sweep_queued_after_seconds):
@@ -47,11 +52,17 @@ def sweep(
                         Event(Action.FAILED, SWEEPER, job.owner, job=job.id, details=details)
                     )
                     result.failed += 1
+                    failed.append(job.id)
             else:
                 resend.append(job.id)
         if resend:
             uow.jobs.mark_enqueued(resend)
         uow.commit()
+    if failed and announce is not None:
+        try:
+            announce(failed)
+        except Exception as error:  # waiting clients read the job again a moment later
+            log.warning("could not announce %d failed jobs: %r", len(failed), error)
     if result.failed:  # committed: they ended
         metrics.JOBS_FINISHED.labels(status=JobStatus.FAILED, code=Code.INTERNAL_ERROR).inc(
             result.failed

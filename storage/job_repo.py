@@ -7,6 +7,7 @@ attempt number (the fence), and finished only by the holder of that attempt.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from typing import Any
 
@@ -111,6 +112,30 @@ def get_job(conn: Connection, job_id: uuid.UUID, owner: str | None = None) -> An
     return conn.execute(query).first()
 
 
+def status_of(conn: Connection, job_id: uuid.UUID, owner: str | None) -> str | None:
+    query = select(jobs_t.c.status).where(jobs_t.c.id == job_id)
+    if owner is not None:
+        query = query.where(jobs_t.c.owner == owner)
+    return conn.execute(query).scalar()
+
+
+def wait_estimate(conn: Connection, service_id: str, date: dt.date, seq: int) -> int:
+    """Seconds until a pending job has likely ended: the jobs ahead of it on its departure
+    over the rate the departure's bookings were made in the last 10 s (1 when unknown)."""
+    ahead, recent = conn.execute(
+        text(
+            "SELECT (SELECT count(*) FROM jobs WHERE service_id = :s AND date = :d"
+            "        AND status IN ('queued', 'running') AND seq < :seq),"
+            "       (SELECT count(*) FROM bookings WHERE service_id = :s AND date = :d"
+            "        AND created_at > now() - interval '10 seconds')"
+        ),
+        {"s": service_id, "d": date, "seq": seq},
+    ).one()
+    if recent == 0:
+        return 1
+    return max(1, min(30, math.ceil((ahead + 1) / (recent / 10))))
+
+
 def departure_of(conn: Connection, job_id: uuid.UUID) -> tuple[str, dt.date, str] | None:
     """(service, date, status) of a job, or None if there is no such job."""
     row = conn.execute(
@@ -163,6 +188,7 @@ def claim_departure_jobs(
             jobs_t.c.request,
             jobs_t.c.submitted_at,
             jobs_t.c.seat_quota,
+            jobs_t.c.batch_id,
         )
     ).all()
     rows.sort(key=lambda r: r.seq)
@@ -174,6 +200,7 @@ def claim_departure_jobs(
             job_payload.decode(r.request),
             r.submitted_at,
             r.seat_quota,
+            r.batch_id,
         )
         for r in rows
     ]

@@ -15,6 +15,7 @@ from celeryconfig import ALLOCATE_TASK, PURGE_TASK, SWEEP_TASK
 from services.allocation import allocate_job
 from services.retention import purge
 from services.sweeper import sweep
+from storage import notify
 from storage.locks import DepartureBusy
 from tasks.runtime import get_runtime
 from tasks.sending import enqueue_allocation
@@ -42,7 +43,12 @@ def register(app: Celery) -> None:
     def sweep_jobs() -> dict[str, int]:
         """Re-send jobs whose message was lost and fail those out of attempts."""
         rt = get_runtime(settings)
-        result = sweep(rt.unit_of_work, settings, lambda job_id: enqueue_allocation(app, job_id))
+        result = sweep(
+            rt.unit_of_work,
+            settings,
+            lambda job_id: enqueue_allocation(app, job_id),
+            lambda job_ids: notify.announce(rt.redis, job_ids, []),
+        )
         return {"requeued": result.requeued, "failed": result.failed}
 
     @app.task(name=PURGE_TASK, ignore_result=True)

@@ -4,12 +4,15 @@ the fork, on first use, never at import."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import redis
 from sqlalchemy import Engine
 
+from domain.job import ClaimedJob
 from settings import Settings
+from storage import notify
 from storage.engine import make_engine
 from storage.timetable_cache import TimetableCache
 from storage.unit_of_work import SqlUnitOfWork
@@ -24,6 +27,11 @@ class Runtime:
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, self.timetables)
+
+    def announce(self, jobs: Sequence[ClaimedJob]) -> None:
+        """Wake the clients waiting on these jobs (and their batches)."""
+        batches = [job.batch_id for job in jobs if job.batch_id is not None]
+        notify.announce(self.redis, [job.id for job in jobs], batches)
 
 
 _runtime: Runtime | None = None

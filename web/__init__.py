@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import redis
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -46,6 +47,10 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         "timetables": TimetableCache(),
     }
     rail = app.extensions["rail"]
+    # Clients waiting with `Prefer: wait` each hold a connection while they wait.
+    rail["redis"] = redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=30
+    )
     rail["replica"] = (
         make_engine(
             settings.database_replica_url,

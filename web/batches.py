@@ -11,10 +11,10 @@ from flask_smorest import Blueprint
 from marshmallow import ValidationError
 
 from domain.errors import NotFound
-from domain.job import JobStatus
+from domain.job import PENDING, JobStatus
 from services.batches import BatchItem, submit_batch
-from storage import batch_repo
-from web import db
+from storage import batch_repo, notify
+from web import db, waiting
 from web.auth import identity, roles
 from web.pagination import decode_cursor, encode_cursor, fit
 from web.problems import flatten, stored_problem
@@ -78,8 +78,10 @@ def get_batch(args: dict[str, Any], batch_id: str) -> Any:
         raise NotFound(f"No batch {batch_id}.") from None
     start = (decode_cursor(args.get("cursor"), int) or [0])[0]
     limit = args["limit"]
+    owner = identity().owner_filter()
+    headers = waiting.honour(notify.batch_channel(key), lambda: _ended(key, owner))
     with db.engine().connect() as conn:
-        batch = batch_repo.get_batch(conn, key, identity().owner_filter())
+        batch = batch_repo.get_batch(conn, key, owner)
         if batch is None:
             raise NotFound(f"No batch {batch_id}.")
         counts = batch_repo.status_counts(conn, key)
@@ -91,7 +93,7 @@ def get_batch(args: dict[str, Any], batch_id: str) -> Any:
         PAGE_BYTES,
     )
     stop = start + len(jobs)
-    return {
+    body = {
         "id": str(batch.id),
         "submitted_at": batch.submitted_at.isoformat(),
         "total": batch.total,
@@ -101,6 +103,18 @@ def get_batch(args: dict[str, Any], batch_id: str) -> Any:
         "next_cursor": encode_cursor(stop) if stop < batch.total else None,
         "links": {"self": f"/v1/batches/{batch.id}"},
     }
+    if any(counts.get(status, 0) for status in PENDING):
+        headers["Retry-After"] = "1"
+    return body, 200, headers
+
+
+def _ended(key: uuid.UUID, owner: str | None) -> bool:
+    """Whether every job of the batch has ended (a missing batch counts as ended: 404)."""
+    with db.engine().connect() as conn:
+        if batch_repo.get_batch(conn, key, owner) is None:
+            return True
+        counts = batch_repo.status_counts(conn, key)
+    return not any(counts.get(status, 0) for status in PENDING)
 
 
 def _job_entry(batch: Any, rows: dict[int, Any], i: int) -> dict[str, Any]:

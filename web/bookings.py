@@ -14,11 +14,11 @@ from flask_smorest import Blueprint
 from sqlalchemy import Connection
 
 from domain.errors import NotFound, ValidationFailed
-from domain.job import JobStatus
+from domain.job import PENDING, JobStatus
 from services.bookings import Idempotency, submit_booking
 from services.bookings import cancel_booking as cancel
-from storage import booking_repo, job_repo
-from web import db, render
+from storage import booking_repo, job_repo, notify
+from web import db, render, waiting
 from web.auth import identity, roles
 from web.pagination import decode_cursor, encode_cursor, fit
 from web.schemas.bookings import (
@@ -81,20 +81,32 @@ def _accepted(job_id: uuid.UUID) -> tuple[dict[str, Any], int, dict[str, str]]:
 @blp.route("/jobs/<job_id>")
 @blp.response(200, JobSchema)
 def get_job(job_id: str) -> Any:
-    """A job's status, and its booking or error when it has ended."""
+    """A job's status, and its booking or error when it has ended. With `Prefer: wait=N`
+    (1 to 30), answers as soon as the job has ended, or after N seconds."""
     try:
         key = uuid.UUID(job_id)
     except ValueError:
         raise NotFound(f"No job {job_id}.") from None
+    owner = identity().owner_filter()
+    headers = waiting.honour(notify.job_channel(key), lambda: _ended(key, owner))
     with db.engine().connect() as conn:
-        job = job_repo.get_job(conn, key, identity().owner_filter())
+        job = job_repo.get_job(conn, key, owner)
         if job is None:
             raise NotFound(f"No job {job_id}.")
         booked = None
         if job.booking_id is not None:
             rows = list(booking_repo.bookings_by_id(conn, [job.booking_id]).values())
             booked = _bookings(conn, rows)[0]
-        return render.job(job, booked)
+        elif job.status in PENDING:
+            estimate = job_repo.wait_estimate(conn, job.service_id, job.date, job.seq)
+            headers["Retry-After"] = str(estimate)
+        return render.job(job, booked), 200, headers
+
+
+def _ended(key: uuid.UUID, owner: str | None) -> bool:
+    """Whether the job has ended (a missing job counts as ended: the answer is a 404)."""
+    with db.engine().connect() as conn:
+        return job_repo.status_of(conn, key, owner) not in PENDING
 
 
 def _bookings(conn: Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:

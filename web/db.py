@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from celery import Celery
 from flask import current_app
+from redis import Redis
 from sqlalchemy import Connection, Engine
 
 from domain.errors import NotFound, UnknownService
@@ -24,6 +25,11 @@ def engine() -> Engine:
 def replica() -> Engine:
     """The engine for the conductor's reads: the read replica if one is set, else the primary."""
     return current_app.extensions["rail"]["replica"]
+
+
+def redis() -> Redis:
+    """The app's Redis client (a pool per process), for waiting on jobs."""
+    return current_app.extensions["rail"]["redis"]
 
 
 def settings() -> Settings:

@@ -29,6 +29,8 @@ class Api:
         self.pool = Pool(port, max_connections=options.max_connections, timeout=30.0)
         self.secret = secret
         self.poll_interval = options.poll_interval
+        # Long-poll (one GET per booking, `Prefer: wait`) unless asked to poll.
+        self.wait = {} if options.poll else {"Prefer": f"wait={options.wait}"}
         self.job_timeout = options.job_timeout
         self.idempotency = not options.no_idempotency_key
         self._tokens: dict[tuple[str, str], str] = {}
@@ -71,13 +73,16 @@ class Api:
         deadline = job.sent + self.job_timeout
         path = f"/v1/jobs/{job.job_id}"
         while time.monotonic() < deadline:
-            await asyncio.sleep(self.poll_interval)
+            if not self.wait:
+                await asyncio.sleep(self.poll_interval)
             try:
-                answer = await self.pool.request("GET", path, headers=self.auth(sub))
+                answer = await self.pool.request("GET", path, headers=self.auth(sub) | self.wait)
             except HttpError:
+                await asyncio.sleep(self.poll_interval)
                 continue
             job.polls += 1
             if answer.status != 200:
+                await asyncio.sleep(self.poll_interval)
                 continue
             body = answer.json()
             if body["status"] in TERMINAL:

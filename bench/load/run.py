@@ -208,6 +208,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     g.add_argument("--seats-per-carriage", type=int, default=80)
     g.add_argument(
+        "--poll",
+        action="store_true",
+        help="poll jobs every --poll-interval instead of one waiting GET (Prefer: wait)",
+    )
+    g.add_argument("--wait", type=int, default=20, help="seconds of Prefer: wait per GET")
+    g.add_argument(
         "--poll-interval", type=float, default=0.15, help="seconds between polls of a job"
     )
     g.add_argument(
@@ -252,9 +258,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument(
         "--port", type=int, default=0, help="with --start: the API's port (default: a free one)"
     )
-    g.add_argument("--web-class", choices=("sync", "gthread"), default="sync")
-    g.add_argument("--web-workers", type=int, default=3)
-    g.add_argument("--web-threads", type=int, default=4, help="gthread only")
+    # Threads, as make run deploys it: a request waiting on its job holds one.
+    g.add_argument("--web-class", choices=("sync", "gthread"), default="gthread")
+    g.add_argument("--web-workers", type=int, default=2)
+    g.add_argument("--web-threads", type=int, default=40, help="gthread only")
     g.add_argument(
         "--nginx", action="store_true", help="nginx in front of gunicorn, as make run has it"
     )

@@ -215,10 +215,12 @@ async def run_batch_scenario(
     progress = {"queued": result.accepted, "running": 0, "succeeded": 0, "failed": 0}
     with LoopLag() as lag:
         while time.monotonic() < deadline:
-            await asyncio.sleep(options.poll_interval)
+            if options.poll:
+                await asyncio.sleep(options.poll_interval)
             try:
-                answer = await api.pool.request("GET", path, headers=headers)
+                answer = await api.pool.request("GET", path, headers=headers | api.wait)
             except HttpError:
+                await asyncio.sleep(options.poll_interval)
                 continue
             polls += 1
             if answer.status != 200:

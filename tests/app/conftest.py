@@ -8,22 +8,32 @@ so nothing here may wait for a job to succeed or fail.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 
 import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import make_url
 
 from settings import Settings
 from tests.conftest import token, unique
 from web import create_app
 
+# The app's own Redis database: the messages it sends are never taken by the workers that
+# tests/e2e start (on the suite's database) in the same session. (Pub/sub, by which the
+# tests' in-process allocations wake waiting requests, spans every database.)
+APP_REDIS_DB = 13
+
 
 @pytest.fixture(scope="session")
 def app(settings: Settings, database: str, redis_client: redis.Redis) -> Iterator[Flask]:
     """The app as `create_app` makes it for gunicorn, on the migrated, seeded test database."""
-    app = create_app(settings)
+    own = make_url(settings.redis_url).set(database=str(APP_REDIS_DB))
+    redis_url = own.render_as_string(hide_password=False)
+    redis.Redis.from_url(redis_url).flushdb()
+    app = create_app(dataclasses.replace(settings, redis_url=redis_url))
     yield app
     app.extensions["rail"]["engine"].dispose()
 
