@@ -41,10 +41,12 @@ PYTEST_ARGS ?=
 # passes ARGS to scripts/services.sh (e.g. --db NAME --redis-db N).
 with_services = exports="$$($(SERVICES) $(1))" && eval "$$exports" &&
 
-# No built-in secret: JWT_SECRET and FLOWER_PASSWORD, when not set, are made once and
-# kept in .run/ (mode 0600) by scripts/secret.sh. Prefix of a recipe line, like with_services.
+# No built-in secret: JWT_SECRET, FLOWER_PASSWORD and METRICS_TOKEN (GET /metrics), when
+# not set, are made once and kept in .run/ (mode 0600) by scripts/secret.sh. Prefix of a
+# recipe line, like with_services.
 with_secrets = export JWT_SECRET="$${JWT_SECRET:-$$(scripts/secret.sh .run/jwt_secret)}" \
-	  FLOWER_PASSWORD="$${FLOWER_PASSWORD:-$$(scripts/secret.sh .run/flower_password)}" &&
+	  FLOWER_PASSWORD="$${FLOWER_PASSWORD:-$$(scripts/secret.sh .run/flower_password)}" \
+	  METRICS_TOKEN="$${METRICS_TOKEN:-$$(scripts/secret.sh .run/metrics_token)}" &&
 
 .PHONY: help venv lock services migrate seed run token ctl test lint format bench-seed bench-queries bench-load bench-abuse clean
 
@@ -89,14 +91,17 @@ seed: migrate ## load the demo timetable, if the database has none yet
 # The API and the worker count into one metrics directory (GET /metrics adds it up),
 # emptied here before they start.
 FLOWER_USER ?= admin
+# Human-readable log lines under `make run`; `make run LOG_FORMAT=json` for the JSON lines.
+LOG_FORMAT ?= console
 supervisor_env = $(with_secrets) export RAIL_RUN_DIR=$(CURDIR)/.run API_PORT=$(PORT) \
-	  FLOWER_PORT=$(FLOWER_PORT) FLOWER_USER='$(FLOWER_USER)' \
+	  FLOWER_PORT=$(FLOWER_PORT) FLOWER_USER='$(FLOWER_USER)' LOG_FORMAT='$(LOG_FORMAT)' \
 	  PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.run/prometheus
 
 run: seed ## migrate + seed, then API, worker, beat and Flower in the foreground, kept up
 	@mkdir -p .run/prometheus && rm -f .run/prometheus/*.db
 	@echo "API: http://127.0.0.1:$(PORT)  Flower: http://127.0.0.1:$(FLOWER_PORT)  (Ctrl-C stops all)"
 	@echo "Secrets: JWT_SECRET in .run/jwt_secret unless set, Flower's password ($(FLOWER_USER)) in .run/flower_password"
+	@echo "Metrics: curl -H \"Authorization: Bearer \$$(cat .run/metrics_token)\" http://127.0.0.1:$(PORT)/metrics (METRICS_TOKEN unless set)"
 	@echo "A token: make -s token SUB=alice ROLE=client"
 	@scripts/nginx.sh bin >/dev/null && \
 	  $(with_services) $(supervisor_env) && \

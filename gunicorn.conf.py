@@ -1,7 +1,9 @@
 """gunicorn reads this file from the working directory (its default `./gunicorn.conf.py`).
 
 The command lines (ops/supervisord.conf, docker-compose.yml, the tests) say how to serve; this file
-only keeps the shared metrics directory right when a worker process goes away.
+keeps the shared metrics directory right when a worker process goes away, and sends gunicorn's
+own lines through logs.py (JSON or console, as LOG_FORMAT says). Its access log stays off: the
+app writes one line per request itself (web/requests_log.py).
 """
 
 from __future__ import annotations
@@ -14,9 +16,18 @@ from typing import Any
 
 from prometheus_client import multiprocess
 
+import logs
 import metrics
+from settings import SettingsError, load_settings
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+try:
+    _settings = load_settings()
+    logconfig_dict = logs.gunicorn_logconfig(_settings.log_format, _settings.log_level)
+except SettingsError:  # create_app says which setting is wrong, in JSON lines
+    logconfig_dict = logs.gunicorn_logconfig()
+accesslog = None
 
 
 def child_exit(server: Any, worker: Any) -> None:

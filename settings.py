@@ -87,6 +87,18 @@ class Settings:
     # Proxies in front of the API whose X-Forwarded-For is trusted for the client's
     # address (1: nginx, as `make run` and docker compose deploy it; 0: none).
     trusted_proxy_hops: int = 1
+    # Host names the API answers to, comma-separated (".example.com": it and its
+    # subdomains; the port is not compared); another Host is refused with a 400. Empty: any.
+    # /healthz, /readyz and /metrics answer whatever the Host (health checks, scrapers).
+    trusted_hosts: str = ""
+    # GET /metrics needs `Authorization: Bearer <METRICS_TOKEN>`; unset, it is refused to
+    # everyone (`make run` keeps a generated one in .run/metrics_token). See web/ops.py.
+    metrics_token: str = ""
+    # Every process logs one JSON object per line ("json") or human-readable lines
+    # ("console", what `make run` uses); LOG_LEVEL is the least level written (the Celery
+    # processes take theirs from --loglevel). See logs.py.
+    log_format: str = "json"
+    log_level: str = "INFO"
     flower_user: str = "admin"
     flower_password: str = ""
     extra: dict[str, str] = field(default_factory=dict)
@@ -152,12 +164,28 @@ def _check(s: Settings) -> None:
                 ) from None
     if s.trusted_proxy_hops < 0:
         raise SettingsError("TRUSTED_PROXY_HOPS must not be negative")
+    _check_metrics_token(s.metrics_token)
     if s.flower_password in KNOWN_EXAMPLE_PASSWORDS:
         raise SettingsError("FLOWER_PASSWORD is a published example value: choose another")
     if s.booking_horizon_days < 0:
         raise SettingsError("BOOKING_HORIZON_DAYS must not be negative")
     if s.allocation_batch_size < 1:
         raise SettingsError("ALLOCATION_BATCH_SIZE must be at least 1")
+    _check_logs(s)
+
+
+def _check_logs(s: Settings) -> None:
+    if s.log_format not in ("json", "console"):
+        raise SettingsError("LOG_FORMAT must be 'json' or 'console'")
+    if s.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise SettingsError("LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+
+
+def _check_metrics_token(token: str) -> None:
+    if token and len(token) < 16:
+        raise SettingsError("METRICS_TOKEN must be at least 16 characters long, or unset")
+    if token in KNOWN_EXAMPLE_SECRETS:
+        raise SettingsError("METRICS_TOKEN is a published example value: generate your own")
 
 
 def require_secrets(s: Settings) -> None:

@@ -27,6 +27,9 @@ def make_engine(
         pool_pre_ping=True,
         pool_recycle=1800,
         pool_timeout=pool_timeout_s,
+        # A database error never quotes the bound values (passengers' names, requests) in
+        # its message, so never in a log line either (logs.py also cuts PostgreSQL's DETAIL).
+        hide_parameters=True,
         connect_args={"application_name": application_name, "connect_timeout": connect_timeout_s},
     )
 

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import uuid
 
+import structlog
 from celery import Celery, Task
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -32,12 +33,23 @@ def register(app: Celery) -> None:
     def allocate(self: Task, job_id: str) -> str | None:
         """Seat one accepted booking request (and its departure's queue)."""
         try:
-            return allocate_job(get_runtime(settings), uuid.UUID(job_id))
+            status = allocate_job(get_runtime(settings), uuid.UUID(job_id))
         except RETRYABLE as exc:
             # Busy departure or a lost connection: the job waits in PostgreSQL; try later.
             countdown = min(0.2 * 2 ** min(self.request.retries, 6), 10.0)
-            log.info("allocate %s: %r; retrying in %.1fs", job_id, exc, countdown)
+            # The error's first line only: never the statement's values (logs.py).
+            first_line = (str(exc).splitlines() or [""])[0][:300]
+            log.info(
+                "allocate %s: %s: %s; retrying in %.1fs",
+                job_id,
+                type(exc).__name__,
+                first_line,
+                countdown,
+            )
             raise self.retry(exc=exc, countdown=countdown) from exc
+        # The job's status as this message leaves it (job_id, request_id: in the context).
+        structlog.stdlib.get_logger(__name__).info("allocation done", status=status)
+        return status
 
     @app.task(name=SWEEP_TASK, ignore_result=True)
     def sweep_jobs() -> dict[str, int]:

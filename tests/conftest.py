@@ -42,11 +42,14 @@ DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/15"
 
 # The suite's own secret, new each session: nothing published signs its tokens.
 SESSION_JWT_SECRET = secrets.token_urlsafe(48)
+# Likewise the scrapers' token for GET /metrics (metrics_headers()).
+SESSION_METRICS_TOKEN = secrets.token_urlsafe(36)
 
 
 def _test_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("JWT_SECRET", SESSION_JWT_SECRET)
+    env.setdefault("METRICS_TOKEN", SESSION_METRICS_TOKEN)
     # The suite's clients are not the honest kind the defaults are sized for (a race of
     # 160 bookings from one subject, say): tests/e2e/test_rate_limits.py sets its own.
     for budget in ("AUTH_FAILURES", "SUBMIT", "POLL", "READ"):
@@ -67,6 +70,11 @@ def _test_env() -> dict[str, str]:
     # Always the session's own directory, never a running system's.
     env["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
     return env
+
+
+def metrics_headers() -> dict[str, str]:
+    """What a scraper sends for GET /metrics: the suite's METRICS_TOKEN."""
+    return {"Authorization": f"Bearer {_test_env()['METRICS_TOKEN']}"}
 
 
 _METRICS_DIR: list[str] = []

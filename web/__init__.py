@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import redis
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import logs
 from settings import Settings, load_settings, require_secrets
 from storage.engine import make_engine
 from storage.timetable_cache import TimetableCache
@@ -19,6 +19,7 @@ from web.guards import MAX_BODY_BYTES  # the largest; per-route limits in web/gu
 
 def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     settings = settings or load_settings()
+    logs.configure(settings.log_format, settings.log_level)
     require_secrets(settings)
     app = Flask(__name__)
     app.config.update(
@@ -61,8 +62,6 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         if settings.database_replica_url
         else rail["engine"]
     )
-    logging.basicConfig(level=logging.INFO)
-
     from web import (
         auth,
         batches,
@@ -70,10 +69,12 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         cli,
         departures,
         guards,
+        headers,
         ops,
         problems,
         quotas,
         ratelimit,
+        requests_log,
         timetable,
     )
 
@@ -84,8 +85,11 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     api.spec.options["security"] = [{"bearer": []}]
     for blueprint in (timetable.blp, departures.blp, bookings.blp, batches.blp, quotas.blp):
         api.register_blueprint(blueprint, url_prefix="/v1")
-    ops.register(app)  # first: its request timer starts before authentication
+    requests_log.register(app)  # first: the request id is bound before anything logs
+    ops.register(app)  # its request timer starts before authentication
+    headers.register(app, settings)  # an unknown Host is refused before authentication
     app.before_request(auth.authenticate)
+    app.before_request(requests_log.bind_identity)
     ratelimit.register(app, settings)
     problems.register(app)
     guards.register(app)  # after authentication: a stranger's body is never read

@@ -1,7 +1,10 @@
-"""Operations endpoints, no token needed: liveness, readiness, metrics, the API's docs page."""
+"""Operations endpoints: liveness, readiness and the API's docs page need no token; the
+metrics need the scrapers' own (METRICS_TOKEN), never a user's."""
 
 from __future__ import annotations
 
+import base64
+import hmac
 import logging
 import time
 from collections.abc import Iterator
@@ -25,11 +28,19 @@ log = logging.getLogger(__name__)
 blp = Blueprint("ops", __name__)
 
 # Swagger UI from the files flask-swagger-ui ships: the page needs no outside network.
+# Every value of its config is fixed here (by default the OAuth2 redirect URL is made from
+# the request's Host), so the page, and the hash of its inline script that its
+# Content-Security-Policy allows (web/headers.py), are the same for every request. No
+# security scheme of the API is OAuth2: the redirect page is never used.
 DOCS_PATH = "/docs"
 docs_ui = get_swaggerui_blueprint(
     DOCS_PATH,
     "/v1/openapi.json",
-    config={"app_name": "Railway reservations API", "validatorUrl": None},
+    config={
+        "app_name": "Railway reservations API",
+        "validatorUrl": None,
+        "oauth2RedirectUrl": f"{DOCS_PATH}/oauth2-redirect.html",
+    },
     blueprint_name="docs_ui",
 )
 
@@ -44,6 +55,8 @@ def register(app: Flask) -> None:
     app.add_url_rule(DOCS_PATH, "docs", app.view_functions["docs_ui.show"])
     app.before_request(_start_timer)
     app.after_request(_count_request)
+    if not app.extensions["rail"]["settings"].metrics_token:
+        log.warning("METRICS_TOKEN is not set: GET /metrics refuses every request (401)")
 
 
 @blp.get("/healthz")
@@ -78,12 +91,41 @@ def readyz() -> Any:
 
 @blp.get("/metrics")
 def metrics_page() -> Response:
-    """Prometheus figures of every web and worker process on this host, and the queue's."""
+    """Prometheus figures of every web and worker process on this host, and the queue's:
+    for the scrapers, who send `Authorization: Bearer <METRICS_TOKEN>`."""
+    if not _is_scraper():
+        return problem_response(
+            problem(Code.UNAUTHORIZED, "GET /metrics needs Authorization: Bearer <METRICS_TOKEN>."),
+            {"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )
     registry = metrics.scrape_registry(
         db.settings().prometheus_multiproc_dir, QueueDepth(db.engine())
     )
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     return Response(encode(registry), headers={"Content-Type": content_type})
+
+
+def _is_scraper() -> bool:
+    """The request carries METRICS_TOKEN (compared in constant time); never when unset.
+
+    As a bearer token, or as the password of HTTP basic auth (any user name): Prometheus
+    can read the latter from a file that `promtool check config` does not require to exist
+    (ops/prometheus/prometheus.yml).
+    """
+    expected = db.settings().metrics_token
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    credentials = credentials.strip()
+    if not expected or not credentials:
+        return False
+    if scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        credentials = decoded.partition(":")[2]
+    elif scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(credentials.encode("utf-8"), expected.encode("utf-8"))
 
 
 class QueueDepth:

@@ -1,4 +1,5 @@
-"""Operations without a token: liveness, readiness, metrics from every process, the docs page."""
+"""Operations: liveness, readiness and the docs page without a token, metrics from every
+process with the scrapers' METRICS_TOKEN."""
 
 import datetime as dt
 import time
@@ -8,7 +9,7 @@ from urllib.parse import urlsplit
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import unique
+from tests.conftest import metrics_headers, unique
 
 DAY = dt.date.today() + dt.timedelta(days=11)
 
@@ -16,8 +17,8 @@ Samples = dict[tuple[str, frozenset], float]
 
 
 def scrape(url: str) -> Samples:
-    """Every sample of GET /metrics (asked with no token), by name and labels."""
-    response = requests.get(url + "/metrics", timeout=10)
+    """Every sample of GET /metrics (asked with the scrapers' token), by name and labels."""
+    response = requests.get(url + "/metrics", headers=metrics_headers(), timeout=10)
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("text/plain")
     return {
@@ -76,6 +77,19 @@ def test_readyz_answers_200_when_postgresql_and_redis_both_answer(api):
     response = requests.get(api.url + "/readyz", timeout=10)
     assert response.status_code == 200
     assert response.json() == {"status": "ready", "postgresql": "ok", "redis": "ok"}
+
+
+def test_metrics_answer_401_without_the_scrapers_token_through_nginx(api):
+    for headers in (
+        {},
+        {"Authorization": "Bearer not-the-token"},
+        api.headers("alice", "operator"),
+    ):
+        response = requests.get(api.url + "/metrics", headers=headers, timeout=10)
+        assert response.status_code == 401
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert response.json()["code"] == "unauthorized"
+        assert "rail_" not in response.text
 
 
 def test_metrics_count_the_requests_of_every_api_process(api):

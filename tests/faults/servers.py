@@ -21,6 +21,8 @@ import psycopg
 import redis
 import requests
 
+from tests.conftest import metrics_headers
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -183,7 +185,9 @@ class PostgresServer:
 
 def metric(base_url: str, name: str) -> float:
     """The sum of a metric's samples on the API's /metrics page (0 when absent)."""
-    text = requests.get(base_url + "/metrics", timeout=10).text
+    response = requests.get(base_url + "/metrics", headers=metrics_headers(), timeout=10)
+    assert response.status_code == 200, response.text
+    text = response.text
     total = 0.0
     for line in text.splitlines():
         if line.startswith(name + "{") or line.startswith(name + " "):

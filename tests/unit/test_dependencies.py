@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_CODE = ["web", "services", "storage", "domain", "tasks", "migrations", "ops"]
-RUNTIME_MODULES = ["settings.py", "metrics.py", "celeryconfig.py", "gunicorn.conf.py"]
+RUNTIME_MODULES = ["settings.py", "metrics.py", "logs.py", "celeryconfig.py", "gunicorn.conf.py"]
 DEV_TOOLS = {"pytest", "pytest-timeout", "ruff", "mypy", "schemathesis", "hypothesis"}
 DEV_TOOLS |= {"freezegun", "pre-commit", "uv", "requests"}
 
