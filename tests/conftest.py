@@ -335,6 +335,24 @@ def workers(database: str, redis_client: redis.Redis, tmp_path_factory) -> Itera
     pool.stop_all()
 
 
+def service_body(
+    route: str = "LON-AMS", carriages: list[dict] | None = None, days: str = "1234567"
+) -> dict:
+    """A small service of a test's own on a demo route: 4 first-class seats, 8 second."""
+    return {
+        "route": route,
+        "departure_time": "08:00",
+        "days": days,
+        "valid_from": "2026-01-01",
+        "valid_to": "2099-12-31",
+        "carriages": carriages
+        or [
+            {"code": "A", "comfort_zone": "first", "seats": 4},
+            {"code": "N", "comfort_zone": "second", "seats": 8},
+        ],
+    }
+
+
 class Api:
     """A small HTTP client for the API: tokens by role and sub, jobs polled to the end."""
 
@@ -395,18 +413,7 @@ class Api:
     ) -> str:
         """A new service on a demo route, owned by the calling test."""
         service_id = unique("T")
-        body = {
-            "route": route,
-            "departure_time": "08:00",
-            "days": days,
-            "valid_from": "2026-01-01",
-            "valid_to": "2099-12-31",
-            "carriages": carriages
-            or [
-                {"code": "A", "comfort_zone": "first", "seats": 4},
-                {"code": "N", "comfort_zone": "second", "seats": 8},
-            ],
-        }
+        body = service_body(route, carriages, days)
         response = self.put(f"/v1/services/{service_id}", json=body)
         assert response.status_code == 201, response.text
         return service_id
@@ -420,3 +427,48 @@ def api(api_url: str, settings: Settings) -> Api:
 @pytest.fixture
 def make_token(settings: Settings) -> Callable[..., str]:
     return lambda sub, role="client": token(settings, sub, role)
+
+
+# -- after the whole session: no passenger's name in any log line ----------------------
+
+# Names this short could be anything in a log line (an id, a word); the suite's real
+# names are longer ("Ada Lovelace", "Zelda Quux-…").
+MIN_NAME_CHARS = 8
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session if a log file any test's processes wrote holds a passenger's name."""
+    basetemp = session.config._tmp_path_factory.getbasetemp()  # type: ignore[attr-defined]
+    logs = [p for p in Path(basetemp).rglob("*.log") if p.is_file()]
+    if not logs:
+        return  # no server ran (the unit tests alone)
+    names = _passenger_names()
+    leaks = [
+        f"{path}: {name!r}"
+        for path in logs
+        for name in names & _words_of(path.read_text(errors="replace"), names)
+    ]
+    if leaks:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print("\npassenger names found in the logs:\n  " + "\n  ".join(leaks[:20]))
+
+
+def _passenger_names() -> set[str]:
+    """The names booked in the suite's databases (its own, and the docs' examples')."""
+    suite = make_url(_test_env()["DATABASE_URL"])
+    names: set[str] = set()
+    for database in (suite, suite.set(database="rail_docs_test")):
+        engine = create_engine(database)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(text("SELECT DISTINCT name FROM passengers"))
+                names |= {n for (n,) in rows if len(n) >= MIN_NAME_CHARS}
+        except Exception as error:  # e.g. no docs database in this session
+            print(f"\nlog check: no names from {database.database}: {type(error).__name__}")
+        finally:
+            engine.dispose()
+    return names
+
+
+def _words_of(text_: str, names: set[str]) -> set[str]:
+    return {name for name in names if name in text_}

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import make_url
 
 from settings import Settings
-from tests.conftest import token, unique
+from tests.conftest import service_body, token, unique
 from web import create_app
 
 # The app's own Redis database: the messages it sends are never taken by the workers that
@@ -64,18 +64,7 @@ def make_service(client: FlaskClient, auth: Auth) -> Callable[..., str]:
         *, route: str = "LON-AMS", carriages: list[dict] | None = None, days: str = "1234567"
     ) -> str:
         service_id = unique("T")
-        body = {
-            "route": route,
-            "departure_time": "08:00",
-            "days": days,
-            "valid_from": "2026-01-01",
-            "valid_to": "2099-12-31",
-            "carriages": carriages
-            or [
-                {"code": "A", "comfort_zone": "first", "seats": 4},
-                {"code": "N", "comfort_zone": "second", "seats": 8},
-            ],
-        }
+        body = service_body(route, carriages, days)
         response = client.put(
             f"/v1/services/{service_id}", json=body, headers=auth("alice", "operator")
         )
