@@ -17,32 +17,15 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 say() { printf 'nginx: %s\n' "$*" >&2; }
+# shellcheck source=scripts/apt-quiet.sh
+. "$ROOT/scripts/apt-quiet.sh"
 
 find_nginx() {
     command -v nginx 2>/dev/null || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; }
 }
 
 install_nginx() {
-    ((EUID == 0)) && command -v apt-get >/dev/null || {
-        say "error: nginx is not installed (apt-get install nginx-light, as root)"
-        exit 1
-    }
-    say "installing nginx-light with apt-get (its system service is not started)"
-    local policy=/usr/sbin/policy-rc.d made=
-    if [[ ! -e $policy ]]; then # keep the package's postinst from starting a server on :80
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made=1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    local rc=0 out
-    out=$(mktemp)
-    { apt-get update -q && apt-get install -y -q nginx-light; } </dev/null >"$out" 2>&1 || rc=$?
-    [[ -n $made ]] && rm -f "$policy"
-    if ((rc != 0)); then
-        sed 's/^/nginx:   | /' "$out" >&2
-        rm -f "$out"
-        exit "$rc"
-    fi
-    rm -f "$out"
+    apt_install_quietly nginx nginx-light
 }
 
 cmd_bin() {

@@ -13,6 +13,8 @@
 set -euo pipefail
 
 say() { printf 'promtool: %s\n' "$*" >&2; }
+# shellcheck source=scripts/apt-quiet.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/apt-quiet.sh"
 
 find_promtool() {
     if [[ -n ${PROMTOOL:-} ]]; then
@@ -24,30 +26,7 @@ find_promtool() {
 }
 
 install_promtool() {
-    if ((EUID != 0)) || ! command -v apt-get >/dev/null; then
-        say "error: promtool is not installed (apt-get install --no-install-recommends prometheus, as root)"
-        exit 1
-    fi
-    say "installing prometheus with apt-get, for its promtool (its server is not started)"
-    local policy=/usr/sbin/policy-rc.d made=
-    if [[ ! -e $policy ]]; then # keep the package's postinst from starting a server on :9090
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made=1
-    fi
-    export DEBIAN_FRONTEND=noninteractive
-    local rc=0 out
-    out=$(mktemp)
-    # Another apt-get may be running (scripts/nginx.sh, services.sh): wait for its locks.
-    {
-        apt-get update -q -o DPkg::Lock::Timeout=300 &&
-            apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 prometheus
-    } </dev/null >"$out" 2>&1 || rc=$?
-    [[ -n $made ]] && rm -f "$policy"
-    if ((rc != 0)); then
-        sed 's/^/promtool:   | /' "$out" >&2
-        rm -f "$out"
-        exit "$rc"
-    fi
-    rm -f "$out"
+    apt_install_quietly promtool prometheus
 }
 
 # Two callers at once (parallel test runs) install once: the second waits for the first.
