@@ -29,6 +29,11 @@ def body(**changes) -> dict:
     return {k: v for k, v in base.items() if v is not ...}
 
 
+def passenger_on(service: str, name: str) -> dict:
+    """One passenger London → Paris on a test's own service, on DAY."""
+    return body(service=service, origin="LON", destination="PAR", passengers=[{"name": name}])
+
+
 def next_weekday(day: dt.date, isoweekday: int) -> dt.date:
     return day + dt.timedelta(days=(isoweekday - day.isoweekday()) % 7)
 

@@ -1,9 +1,13 @@
 """The middle tier: the Flask app in this process, through Flask's test client, on the
-suite's real PostgreSQL database and Redis db (never SQLite or fakeredis).
+suite's real PostgreSQL database and Redis (never SQLite or fakeredis, and no Celery at
+all: not eager, not faked).
 
-No nginx, no gunicorn, no Celery worker: what needs them stays in tests/e2e. A booking
-accepted here is still sent to Redis (the view's `db.sender()`), where it stays queued,
-so nothing here may wait for a job to succeed or fail.
+It tests the HTTP layer: input checks, tokens, headers, logs, what a view answers. No
+nginx, no gunicorn, no Celery worker. The pipeline (a booking seated by a worker process
+through the broker) is tested in tests/e2e and tests/faults; a test here that needs a job
+to end calls the worker's own use case (`services.allocation.serve_departure`) on the real
+database, and its pipeline twin is in tests/e2e. A booking accepted here is sent to the
+app's own Redis database, where no worker takes it.
 """
 
 from __future__ import annotations

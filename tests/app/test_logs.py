@@ -7,7 +7,6 @@ tests/e2e/test_log_trail.py.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 import logging
@@ -20,8 +19,8 @@ from sqlalchemy import text
 
 import logs
 from tests.conftest import token, unique
+from tests.inputs import passenger_on
 
-DAY = dt.date.today() + dt.timedelta(days=11)
 Lines = Callable[[], list[dict]]
 
 
@@ -114,13 +113,7 @@ def test_a_submission_names_its_job_and_never_its_passengers(
     request_id = unique("req-")
     response = client.post(
         "/v1/bookings",
-        json={
-            "service": service,
-            "date": DAY.isoformat(),
-            "origin": "LON",
-            "destination": "PAR",
-            "passengers": [{"name": name}],
-        },
+        json=passenger_on(service, name),
         headers=auth(unique("c-")) | {"X-Request-ID": request_id},
     )
     assert response.status_code == 202, response.get_data(as_text=True)
@@ -161,13 +154,7 @@ def test_a_database_error_is_one_line_without_the_request_values(
         request_id = unique("req-")
         response = client.post(
             "/v1/bookings",
-            json={
-                "service": service,
-                "date": DAY.isoformat(),
-                "origin": "LON",
-                "destination": "PAR",
-                "passengers": [{"name": name}],
-            },
+            json=passenger_on(service, name),
             headers=auth(unique("c-")) | {"X-Request-ID": request_id},
         )
     finally:

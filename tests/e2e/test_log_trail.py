@@ -20,7 +20,7 @@ from sqlalchemy import Engine, text
 from settings import Settings
 from tests.conftest import Api, ApiServer, WorkerPool, unique
 from tests.faults.servers import RedisServer
-from tests.inputs import DAY
+from tests.inputs import passenger_on
 
 ENDED = ("succeeded", "failed")
 
@@ -124,13 +124,7 @@ def submit(api: Api, service: str, name: str) -> tuple[str, object]:
     request_id = unique("trail-")
     response = api.post(
         "/v1/bookings",
-        json={
-            "service": service,
-            "date": DAY.isoformat(),
-            "origin": "LON",
-            "destination": "PAR",
-            "passengers": [{"name": name}],
-        },
+        json=passenger_on(service, name),
         headers={"X-Request-ID": request_id},
     )
     assert response.headers["X-Request-ID"] == request_id
