@@ -29,6 +29,12 @@ except SettingsError:  # create_app says which setting is wrong, in JSON lines
     logconfig_dict = logs.gunicorn_logconfig()
 accesslog = None
 
+# nginx keeps idle connections to us open (its upstream `keepalive_timeout`, 60 s) and reuses
+# them. Were we to close one first (gunicorn's default is after 2 s idle), a request nginx sends
+# on it at that instant fails, and nginx cannot retry a POST: the client would get a 503 for a
+# booking that never reached us. So we wait longer than nginx does; nginx closes first.
+keepalive = 75
+
 
 def child_exit(server: Any, worker: Any) -> None:
     """A worker has exited: drop its live gauges from PROMETHEUS_MULTIPROC_DIR.
