@@ -12,6 +12,7 @@ from typing import Any
 from settings import Settings
 
 ALLOCATE_TASK = "bookings.allocate"
+SERVE_TASK = "bookings.serve_departure"
 SWEEP_TASK = "bookings.sweep"
 PURGE_TASK = "bookings.purge"
 

@@ -67,6 +67,12 @@ RATE_LIMIT_UNAVAILABLE = Counter(
     "rail_rate_limit_unavailable_total",
     "Times Redis could not count a rate limit, so requests were served without one.",
 )
+WAKE_UPS = Counter(
+    "rail_allocation_wake_ups_total",
+    "Accepted jobs by what they asked of the workers: `sent` a message to serve their"
+    " departure, or `joined` a departure already woken (ALLOCATION_WAKE_UPS=departure).",
+    ["outcome"],
+)
 JOBS_ACCEPTED = Counter(
     "rail_jobs_accepted_total",
     "Booking jobs accepted (202) and stored, not counting idempotent replays.",

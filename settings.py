@@ -49,6 +49,11 @@ class Settings:
     allocation_batch_size: int = 50
     # How long one worker may keep a departure's lock serving its queue.
     allocation_time_budget_seconds: float = 10.0
+    # "departure": one message wakes a departure, and jobs accepted while it is woken or
+    # being served send none (storage/wake_ups.py); "job": one message per job, as before
+    # (for comparison in bench/). The mark of a woken departure lapses after the TTL.
+    allocation_wake_ups: str = "departure"
+    wake_up_ttl_seconds: float = 10.0
     # Timeouts nest: lock_timeout < statement_timeout < lock TTL < task limit < visibility.
     pg_lock_timeout_ms: int = 2000
     pg_statement_timeout_ms: int = 5000
@@ -169,9 +174,17 @@ def _check(s: Settings) -> None:
         raise SettingsError("FLOWER_PASSWORD is a published example value: choose another")
     if s.booking_horizon_days < 0:
         raise SettingsError("BOOKING_HORIZON_DAYS must not be negative")
+    _check_allocation(s)
+    _check_logs(s)
+
+
+def _check_allocation(s: Settings) -> None:
     if s.allocation_batch_size < 1:
         raise SettingsError("ALLOCATION_BATCH_SIZE must be at least 1")
-    _check_logs(s)
+    if s.allocation_wake_ups not in ("departure", "job"):
+        raise SettingsError("ALLOCATION_WAKE_UPS must be 'departure' or 'job'")
+    if s.wake_up_ttl_seconds <= 0:
+        raise SettingsError("WAKE_UP_TTL_SECONDS must be positive")
 
 
 def _check_logs(s: Settings) -> None:

@@ -62,7 +62,18 @@ class StaleJob:
     id: uuid.UUID
     status: JobStatus
     attempt: int
-    owner: str = ""
+    owner: str
+    service_id: str
+    date: dt.date
+
+
+@dataclass(frozen=True)
+class WakeUp:
+    """A committed job's call to the workers: serve its departure."""
+
+    job_id: uuid.UUID
+    service_id: str
+    date: dt.date
 
 
 @dataclass(frozen=True)

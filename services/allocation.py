@@ -6,6 +6,10 @@ one transaction against what the database already holds; every job is finished
 with a fenced update, so a stale worker can never overwrite a newer attempt.
 If the process dies anywhere, nothing is half-written: the claim expires and the
 sweeper hands the job to another worker.
+
+A departure is woken by one message, not one per job (storage/wake_ups.py): the worker
+keeps the departure's wake-up mark while it serves, so that jobs accepted meanwhile send
+nothing, and clears it when the queue is drained, then claims once more.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import redis
+import structlog
 from redis.exceptions import LockError
 
+import logs
 import metrics
 from domain.booking import plan
 from domain.errors import (
@@ -38,9 +44,11 @@ from domain.seating import Occupancy, choose_seats
 from domain.timetable import ServiceTimetable
 from services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from settings import Settings
+from storage import wake_ups
 from storage.locks import departure_lock
 
 log = logging.getLogger(__name__)
+jobs_log = structlog.stdlib.get_logger(__name__)
 
 Clock = Callable[[], dt.datetime]
 # Told of the jobs a committed transaction ended, for clients waiting on them.
@@ -61,6 +69,9 @@ class Resources(Protocol):
 
     def announce(self, jobs: Sequence[ClaimedJob]) -> None: ...
 
+    def wake(self, service_id: str, date: dt.date) -> None:
+        """Send a message to serve the departure (again), whatever its mark says."""
+
 
 class Fenced(Exception):
     """A newer attempt owns a job we claimed: our whole transaction is void."""
@@ -74,7 +85,8 @@ class BatchResult:
 
 
 def allocate_job(rt: Resources, job_id: uuid.UUID, clock: Clock = utcnow) -> str | None:
-    """Serve the job's departure until the job is finished; return the job's status.
+    """Serve the job's departure (ALLOCATION_WAKE_UPS=job: a message per job) unless the
+    job has ended already; return the job's status.
 
     Raises DepartureBusy when the departure's lock cannot be had in time, and
     database errors for the caller to retry.
@@ -87,24 +99,50 @@ def allocate_job(rt: Resources, job_id: uuid.UUID, clock: Clock = utcnow) -> str
     service_id, date, status = found
     if status in ENDED:
         return status
+    serve_queue(rt, service_id, date, clock)
+    with rt.unit_of_work() as uow:
+        found = uow.jobs.departure_of(job_id)
+    return None if found is None else found[2]
+
+
+def serve_queue(rt: Resources, service_id: str, date: dt.date, clock: Clock = utcnow) -> int:
+    """Serve a departure's queue, oldest first, until it is drained or this worker's time
+    budget is spent (then another message serves the rest); return the jobs ended.
+
+    Raises DepartureBusy when the departure's lock cannot be had in time, and
+    database errors for the caller to retry.
+    """
     s = rt.settings
+    ended = 0
     with departure_lock(
         rt.redis, service_id, date, s.departure_lock_ttl_seconds, s.departure_lock_wait_seconds
     ) as lock:
         deadline = time.monotonic() + s.allocation_time_budget_seconds
-        while time.monotonic() < deadline:
+        unmarked = False  # the wake-up mark was cleared since the last round that found jobs
+        while True:
             result = serve_departure(rt.unit_of_work, s, service_id, date, clock, rt.announce)
             served = result.succeeded + result.failed
-            if result.claimed == 0 or (served == result.claimed < s.allocation_batch_size):
-                break  # the queue is drained: no need for an empty round
+            ended += served
+            if result.claimed == 0 or served == result.claimed < s.allocation_batch_size:
+                if unmarked:
+                    break  # drained after the mark went: a later job wakes the departure itself
+                # Drained: from now on a new job sends its own message; one more round
+                # claims whatever was accepted before the mark went.
+                wake_ups.clear(rt.redis, service_id, date)
+                unmarked = True
+                continue
+            unmarked = False
+            if time.monotonic() >= deadline:  # the other departures' turn; ours is re-queued
+                rt.wake(service_id, date)
+                break
             try:
                 lock.reacquire()  # a fresh TTL for the next round
             except LockError:  # it lapsed during the round: leave the queue to its holder
                 log.warning("departure lock %s lapsed while serving", lock.name)
+                wake_ups.clear(rt.redis, service_id, date)
                 break
-    with rt.unit_of_work() as uow:
-        found = uow.jobs.departure_of(job_id)
-    return None if found is None else found[2]
+            wake_ups.keep(rt.redis, service_id, date, s.wake_up_ttl_seconds)
+    return ended
 
 
 def serve_departure(
@@ -247,13 +285,17 @@ def _over_seat_quota(job: ClaimedJob, held: dict[str, int]) -> JobError | None:
 
 
 def _count_committed(ended: list[tuple[ClaimedJob, str | None]], seconds: float) -> None:
-    """Metrics of a committed allocation transaction: its time, each job's outcome."""
+    """Metrics and log lines of a committed allocation transaction: its time, each job's
+    outcome. A job's line carries the request id only if its own request sent the message
+    being served (the log context's job); the others' requests are the API's lines."""
     metrics.ALLOCATION_SECONDS.observe(seconds)
     now = utcnow()  # real time, whatever clock the transaction was given
+    woken_by = logs.context().get("job_id")
     for job, code in ended:
-        metrics.job_finished(
-            JobStatus.FAILED if code else JobStatus.SUCCEEDED, code, job.submitted_at, now
-        )
+        status = JobStatus.FAILED if code else JobStatus.SUCCEEDED
+        metrics.job_finished(status, code, job.submitted_at, now)
+        other = {} if str(job.id) == woken_by else {"request_id": None}
+        jobs_log.info("job ended", job_id=str(job.id), status=str(status), code=code, **other)
 
 
 def _release_quietly(unit_of_work: UnitOfWorkFactory, claimed: list[ClaimedJob]) -> None:

@@ -12,16 +12,12 @@ import metrics
 from domain.access import Identity
 from domain.booking import BookingRequest
 from domain.errors import Code, RailError
-from domain.job import AcceptedBooking
+from domain.job import AcceptedBooking, WakeUp
 from services.admission import Admission
 from services.bookings import Sender, admit, requested, send_quietly
 from services.unit_of_work import UnitOfWork
 from settings import Settings
 from storage.batch_repo import compact_rejection
-
-# Jobs of one departure are woken by one message per this many (or more): a worker that
-# takes a departure's lock serves all its queued jobs, so more messages only wait.
-MIN_WAKE_UP_CHUNK = 100
 
 
 @dataclass(frozen=True)
@@ -76,7 +72,7 @@ def submit_batch(
             uow.events.add(requested(caller, a.owner, job_ids[a.index], a.request))
         uow.commit()
     metrics.JOBS_ACCEPTED.inc(len(accepted))
-    send_quietly(send, wake_ups(accepted, job_ids, settings.allocation_batch_size))
+    send_quietly(send, wake_ups(accepted, job_ids))
     return SubmittedBatch(batch_id, len(items), job_ids, rejected)
 
 
@@ -86,12 +82,12 @@ def refusal(code: Code, detail: str, errors: dict[str, list[str]] | None) -> dic
     return compact_rejection({"code": str(code), "detail": detail, "errors": errors})
 
 
-def wake_ups(
-    accepted: list[AcceptedBooking], job_ids: dict[int, uuid.UUID], batch_size: int
-) -> list[uuid.UUID]:
-    """One message per departure and per chunk of its jobs, not one per job."""
-    size = max(batch_size, MIN_WAKE_UP_CHUNK)
-    by_departure: dict[tuple[str, dt.date], list[uuid.UUID]] = {}
+def wake_ups(accepted: list[AcceptedBooking], job_ids: dict[int, uuid.UUID]) -> list[WakeUp]:
+    """One wake-up per departure, not one per job: the worker that serves a departure
+    serves every job of its queue (and asks again when its time is up)."""
+    first: dict[tuple[str, dt.date], WakeUp] = {}
     for a in accepted:
-        by_departure.setdefault((a.request.service, a.request.date), []).append(job_ids[a.index])
-    return [ids[i] for ids in by_departure.values() for i in range(0, len(ids), size)]
+        departure = (a.request.service, a.request.date)
+        if departure not in first:
+            first[departure] = WakeUp(job_ids[a.index], *departure)
+    return list(first.values())

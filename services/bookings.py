@@ -19,7 +19,7 @@ from domain.access import Identity
 from domain.booking import BookingRequest, plan
 from domain.errors import IdempotencyConflict, NotFound, UnknownService
 from domain.history import Action, Event
-from domain.job import KnownJob, NewJob
+from domain.job import KnownJob, NewJob, WakeUp
 from domain.timetable import ServiceTimetable
 from services.admission import Admission
 from services.unit_of_work import UnitOfWork
@@ -27,7 +27,7 @@ from settings import Settings
 
 log = logging.getLogger(__name__)
 
-Sender = Callable[[uuid.UUID], None]  # sends one job's message to the workers
+Sender = Callable[[WakeUp], None]  # asks the workers to serve a committed job's departure
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def submit_booking(
         uow.events.add(requested(caller, owner, job_id, request))
         uow.commit()
     metrics.JOBS_ACCEPTED.inc()
-    send_quietly(send, [job_id])
+    send_quietly(send, [WakeUp(job_id, request.service, request.date)])
     return job_id
 
 
@@ -100,14 +100,14 @@ def service_of(uow: UnitOfWork, service_id: str) -> ServiceTimetable:
         raise UnknownService(f"No service {service_id}.") from None
 
 
-def send_quietly(send: Sender, job_ids: Iterable[uuid.UUID]) -> None:
-    """Send committed jobs' messages; one that cannot be sent now is the sweeper's."""
-    for job_id in job_ids:
+def send_quietly(send: Sender, wake_ups: Iterable[WakeUp]) -> None:
+    """Wake committed jobs' departures; one that cannot be woken now is the sweeper's."""
+    for wake in wake_ups:
         try:
-            send(job_id)
+            send(wake)
         except Exception as error:
             metrics.ENQUEUE_FAILED.inc()
-            log.warning("could not enqueue job %s (%r); the sweeper will", job_id, error)
+            log.warning("could not enqueue job %s (%r); the sweeper will", wake.job_id, error)
 
 
 def requested(caller: Identity, owner: str, job_id: uuid.UUID, request: BookingRequest) -> Event:

@@ -1,12 +1,14 @@
 """The sweeper: no accepted job is left behind.
 
 A job whose message was lost (the broker emptied, the enqueue failed after the
-commit) or whose worker died holding it is sent again; one that has used up its
-attempts fails with internal_error.
+commit, a wake-up mark outlived its message) or whose worker died holding it is
+sent again, with one message per departure, whatever its wake-up mark says; one that
+has used up its attempts fails with internal_error.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 import metrics
 from domain.errors import Code, JobError
 from domain.history import SWEEPER, Action, Event
-from domain.job import JobStatus
+from domain.job import JobStatus, WakeUp
 from services.unit_of_work import UnitOfWorkFactory
 from settings import Settings
 
@@ -31,15 +33,16 @@ class SweepResult:
 def sweep(
     unit_of_work: UnitOfWorkFactory,
     settings: Settings,
-    enqueue: Callable[[uuid.UUID], None],
+    enqueue: Callable[[WakeUp], None],
     announce: Callable[[list[uuid.UUID]], None] | None = None,
 ) -> SweepResult:
-    """Re-send stale jobs and fail exhausted ones; `enqueue` sends one job's message,
-    `announce` tells waiting clients of the jobs that failed."""
+    """Re-send stale jobs and fail exhausted ones; `enqueue` sends the message that serves
+    a departure, `announce` tells waiting clients of the jobs that failed."""
     result = SweepResult()
     failed: list[uuid.UUID] = []
     with unit_of_work() as uow:
-        resend = []
+        resend: list[uuid.UUID] = []
+        departures: dict[tuple[str, dt.date], WakeUp] = {}  # its oldest stale job
         for job in uow.jobs.stale(settings.sweep_queued_after_seconds):
             if job.attempt >= settings.job_max_attempts:
                 error = JobError(
@@ -55,6 +58,9 @@ def sweep(
                     failed.append(job.id)
             else:
                 resend.append(job.id)
+                departures.setdefault(
+                    (job.service_id, job.date), WakeUp(job.id, job.service_id, job.date)
+                )
         if resend:
             uow.jobs.mark_enqueued(resend)
         uow.commit()
@@ -67,9 +73,14 @@ def sweep(
         metrics.JOBS_FINISHED.labels(status=JobStatus.FAILED, code=Code.INTERNAL_ERROR).inc(
             result.failed
         )
-    for job_id in resend:  # after the commit: a lost send is found again next sweep
-        enqueue(job_id)
-        result.requeued += 1
+    for wake in departures.values():  # after the commit: a lost send is found again next sweep
+        enqueue(wake)
+    result.requeued = len(resend)
     if result.requeued or result.failed:
-        log.info("sweep: %d re-sent, %d failed", result.requeued, result.failed)
+        log.info(
+            "sweep: %d re-sent in %d messages, %d failed",
+            result.requeued,
+            len(departures),
+            result.failed,
+        )
     return result

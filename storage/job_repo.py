@@ -290,7 +290,14 @@ def stale_jobs(conn: Connection, queued_after_seconds: float, limit: int = 1000)
     """Jobs the sweeper must act on: queued unnoticed too long, or on an expired lease."""
     cutoff = func.now() - text(f"interval '{float(queued_after_seconds)} seconds'")
     rows = conn.execute(
-        select(jobs_t.c.id, jobs_t.c.status, jobs_t.c.attempt, jobs_t.c.owner)
+        select(
+            jobs_t.c.id,
+            jobs_t.c.status,
+            jobs_t.c.attempt,
+            jobs_t.c.owner,
+            jobs_t.c.service_id,
+            jobs_t.c.date,
+        )
         .where(
             jobs_t.c.status.in_(PENDING),
             or_(
@@ -306,7 +313,9 @@ def stale_jobs(conn: Connection, queued_after_seconds: float, limit: int = 1000)
         .order_by(jobs_t.c.seq)
         .limit(limit)
     )
-    return [StaleJob(r.id, JobStatus(r.status), r.attempt, r.owner) for r in rows]
+    return [
+        StaleJob(r.id, JobStatus(r.status), r.attempt, r.owner, r.service_id, r.date) for r in rows
+    ]
 
 
 def mark_enqueued(conn: Connection, job_ids: list[uuid.UUID]) -> None:

@@ -8,7 +8,7 @@ import structlog
 from celery import Celery, bootsteps, signals
 
 import logs
-from celeryconfig import ALLOCATE_TASK
+from celeryconfig import ALLOCATE_TASK, SERVE_TASK
 from settings import Settings, load_settings, require_secrets
 from tasks.sending import REQUEST_ID_HEADER, make_sender
 
@@ -54,8 +54,13 @@ def bind_task(task_id: str | None = None, task: Any = None, args: Any = None, **
     ).get(REQUEST_ID_HEADER)
     if request_id:
         found["request_id"] = str(request_id)[:128]
-    if getattr(task, "name", None) == ALLOCATE_TASK and args:
+    name = getattr(task, "name", None)
+    if name == ALLOCATE_TASK and args:
         found["job_id"] = str(args[0])
+    elif name == SERVE_TASK and args:
+        found["service"], found["date"] = str(args[0]), str(args[1])
+        if len(args) > 2:  # the job that woke the departure, whose request id came along
+            found["job_id"] = str(args[2])
     structlog.contextvars.bind_contextvars(**found)
 
 

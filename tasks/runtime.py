@@ -3,11 +3,13 @@ the fork, on first use, never at import."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import redis
+from celery import Celery
 from sqlalchemy import Engine
 
 from domain.job import ClaimedJob
@@ -16,6 +18,7 @@ from storage import notify
 from storage.engine import make_engine
 from storage.timetable_cache import TimetableCache
 from storage.unit_of_work import SqlUnitOfWork
+from tasks.sending import send_serve
 
 
 @dataclass
@@ -23,6 +26,8 @@ class Runtime:
     settings: Settings
     engine: Engine
     redis: redis.Redis
+    # Sends the message that serves a departure (the worker's Celery app, in get_runtime).
+    send_serve: Callable[[str, dt.date], None]
     timetables: TimetableCache = field(default_factory=TimetableCache)
 
     def unit_of_work(self) -> SqlUnitOfWork:
@@ -33,13 +38,17 @@ class Runtime:
         batches = [job.batch_id for job in jobs if job.batch_id is not None]
         notify.announce(self.redis, [job.id for job in jobs], batches)
 
+    def wake(self, service_id: str, date: dt.date) -> None:
+        self.send_serve(service_id, date)
+
 
 _runtime: Runtime | None = None
 _pid: int | None = None
 
 
-def get_runtime(settings: Settings) -> Runtime:
-    """This process's engine and Redis client, made on first use in each process."""
+def get_runtime(settings: Settings, app: Celery) -> Runtime:
+    """This process's engine and Redis client, made on first use in each process; `app`
+    sends its messages."""
     global _runtime, _pid
     if _runtime is None or _pid != os.getpid():
         _runtime = Runtime(
@@ -54,6 +63,7 @@ def get_runtime(settings: Settings) -> Runtime:
             redis=redis.Redis.from_url(
                 settings.redis_url, socket_timeout=5, socket_connect_timeout=3
             ),
+            send_serve=lambda service_id, date: send_serve(app, service_id, date),
         )
         _pid = os.getpid()
     return _runtime

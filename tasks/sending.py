@@ -10,14 +10,21 @@ log context of the task (tasks/app.py), so one grep of the id finds both sides.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import redis
 from celery import Celery, signals
 
 import logs
-from celeryconfig import ALLOCATE_TASK, make_config
+import metrics
+from celeryconfig import ALLOCATE_TASK, SERVE_TASK, make_config
+from domain.job import WakeUp
 from settings import Settings
+from storage import wake_ups
 
 
 def make_sender(settings: Settings) -> Celery:
@@ -29,8 +36,40 @@ def make_sender(settings: Settings) -> Celery:
 
 
 def enqueue_allocation(app: Celery, job_id: uuid.UUID) -> None:
-    """Send the allocation message for a committed job."""
+    """Send the allocation message of one committed job (ALLOCATION_WAKE_UPS=job)."""
     app.send_task(ALLOCATE_TASK, args=[str(job_id)])
+
+
+def send_serve(
+    app: Celery, service_id: str, date: dt.date, job_id: uuid.UUID | None = None
+) -> None:
+    """Send a message to serve a departure's queue, whatever its wake-up mark says; `job_id`,
+    the job that woke it, is for the worker's log lines."""
+    args = [service_id, date.isoformat()] + ([str(job_id)] if job_id else [])
+    app.send_task(SERVE_TASK, args=args)
+
+
+def make_waker(app: Celery, client: redis.Redis, settings: Settings) -> Callable[[WakeUp], None]:
+    """What a committed job sends: a departure's one wake-up (none while it is already
+    woken, storage/wake_ups.py), or with ALLOCATION_WAKE_UPS=job a message per job."""
+    if settings.allocation_wake_ups == "job":
+        return lambda wake: enqueue_allocation(app, wake.job_id)
+    ttl = settings.wake_up_ttl_seconds
+
+    def wake(wake: WakeUp) -> None:
+        if not wake_ups.claim(client, wake.service_id, wake.date, ttl):
+            metrics.WAKE_UPS.labels(outcome="joined").inc()
+            return
+        try:
+            send_serve(app, wake.service_id, wake.date, wake.job_id)
+        except Exception:
+            # Unmarked, the departure's next job sends again; this one is the sweeper's.
+            with contextlib.suppress(Exception):
+                wake_ups.clear(client, wake.service_id, wake.date)
+            raise
+        metrics.WAKE_UPS.labels(outcome="sent").inc()
+
+    return wake
 
 
 REQUEST_ID_HEADER = "request_id"

@@ -146,9 +146,16 @@ def redis_client(settings: Settings) -> Iterator[redis.Redis]:
     client.close()
 
 
+class Woken(list[tuple[str, dt.date]]):
+    """The departures a runtime sent a message to serve (a worker's `send_serve`)."""
+
+    def __call__(self, service_id: str, date: dt.date) -> None:
+        self.append((service_id, date))
+
+
 @pytest.fixture
 def runtime(settings: Settings, engine: Engine, redis_client: redis.Redis) -> Runtime:
-    return Runtime(settings=settings, engine=engine, redis=redis_client)
+    return Runtime(settings=settings, engine=engine, redis=redis_client, send_serve=Woken())
 
 
 def token(settings: Settings, sub: str, role: str = "client") -> str:

@@ -12,7 +12,7 @@ import logs
 from settings import Settings, load_settings, require_secrets
 from storage.engine import make_engine
 from storage.timetable_cache import TimetableCache
-from tasks.sending import make_sender
+from tasks.sending import make_sender, make_waker
 from web.api import RailApi
 from web.guards import MAX_BODY_BYTES  # the largest; per-route limits in web/guards.py
 
@@ -52,6 +52,8 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     rail["redis"] = redis.Redis.from_url(
         settings.redis_url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=30
     )
+    # What an accepted job sends: its departure's one wake-up (tasks/sending.py).
+    rail["send"] = make_waker(rail["celery"], rail["redis"], settings)
     rail["replica"] = (
         make_engine(
             settings.database_replica_url,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 from celery import Celery
@@ -11,11 +10,11 @@ from redis import Redis
 from sqlalchemy import Connection, Engine
 
 from domain.errors import NotFound, UnknownService
+from domain.job import WakeUp
 from domain.timetable import ServiceTimetable
 from settings import Settings
 from storage.timetable_cache import ServiceLookup
 from storage.unit_of_work import SqlUnitOfWork
-from tasks.sending import enqueue_allocation
 
 
 def engine() -> Engine:
@@ -46,10 +45,9 @@ def unit_of_work() -> SqlUnitOfWork:
     return SqlUnitOfWork(rail["engine"], rail["timetables"])
 
 
-def sender() -> Callable[[uuid.UUID], None]:
-    """Sends a committed job's allocation message through the app's broker connection."""
-    app = celery()
-    return lambda job_id: enqueue_allocation(app, job_id)
+def sender() -> Callable[[WakeUp], None]:
+    """Wakes a committed job's departure through the app's broker connection."""
+    return current_app.extensions["rail"]["send"]
 
 
 def service_lookup(conn: Connection) -> ServiceLookup:

@@ -146,7 +146,7 @@ def test_a_booking_is_followed_by_one_id_and_no_name_is_ever_logged(system, sabo
     assert (access["job_id"], access["status"], access["method"]) == (job_id, 202, "POST")
     assert access["route"] == "/v1/bookings"
     assert (access["sub"], access["role"]) == ("alice", "client")
-    done = system.wait_for_line("worker.log", event="allocation done", job_id=job_id)
+    done = system.wait_for_line("worker.log", event="job ended", job_id=job_id)
     assert done["request_id"] == request_id
     assert done["status"] == "succeeded"
 

@@ -18,6 +18,7 @@ from settings import Settings
 from storage import booking_repo, job_payload, job_repo
 from storage.tables import Job
 from tasks.runtime import Runtime
+from tests.conftest import Woken
 from tests.integration.helpers import (
     ago,
     bookings_of,
@@ -409,7 +410,10 @@ def test_with_one_seat_left_the_earlier_job_wins(
     batch_size: int,
 ) -> None:
     rt = Runtime(
-        dataclasses.replace(settings, allocation_batch_size=batch_size), engine, redis_client
+        dataclasses.replace(settings, allocation_batch_size=batch_size),
+        engine,
+        redis_client,
+        Woken(),
     )
     sid = new_service(
         [

@@ -16,14 +16,17 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
+from celeryconfig import ALLOCATE_TASK, SERVE_TASK
+from domain.job import WakeUp
 from services import allocation
 from services.allocation import BatchResult, allocate_job
 from services.sweeper import SweepResult, sweep
 from settings import Settings
-from storage import booking_repo, job_repo
+from storage import booking_repo, job_repo, wake_ups
 from storage.locks import DepartureBusy, departure_lock, departure_lock_key
 from tasks.runtime import Runtime
-from tests.conftest import unique
+from tasks.sending import make_waker
+from tests.conftest import Woken, unique
 from tests.integration.helpers import (
     ago,
     bookings_of,
@@ -37,11 +40,12 @@ from tests.integration.helpers import (
 
 
 def sweep_once(rt: Runtime, send) -> SweepResult:
-    return sweep(rt.unit_of_work, rt.settings, send)
+    """Sweep; `send` is told the job id each message was sent for."""
+    return sweep(rt.unit_of_work, rt.settings, lambda wake: send(wake.job_id))
 
 
 def runtime_with(settings: Settings, engine: Engine, client: redis.Redis, **changes) -> Runtime:
-    return Runtime(dataclasses.replace(settings, **changes), engine, client)
+    return Runtime(dataclasses.replace(settings, **changes), engine, client, Woken())
 
 
 # -- the departure lock ----------------------------------------------------------------
@@ -264,6 +268,155 @@ def test_a_finished_job_is_answered_without_waiting_for_the_lock(
 
 def test_allocating_a_job_that_does_not_exist_does_nothing(runtime: Runtime) -> None:
     assert allocate_job(runtime, uuid.uuid4()) is None
+
+
+# -- one wake-up per departure -------------------------------------------------------------
+
+
+class Broker:
+    """Stands in for the Celery app: the messages a waker sends (the marks are real Redis)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[str]]] = []
+
+    def send_task(self, name: str, args: list[str]) -> None:
+        self.sent.append((name, args))
+
+
+def wake(sid: str, day: dt.date, job_id: uuid.UUID | None = None) -> WakeUp:
+    return WakeUp(job_id or uuid.uuid4(), sid, day)
+
+
+def test_a_departure_already_woken_sends_no_second_message_until_its_mark_is_cleared(
+    settings: Settings, redis_client: redis.Redis, new_service, day: dt.date
+) -> None:
+    sid, broker = new_service(), Broker()
+    send = make_waker(broker, redis_client, settings)  # type: ignore[arg-type]
+
+    wakes = [wake(sid, day), wake(sid, day), wake(sid, day + dt.timedelta(days=1))]
+    send(wakes[0])
+    send(wakes[1])  # the first message will serve it
+    send(wakes[2])  # another departure
+    wake_ups.clear(redis_client, sid, day)  # its worker found the queue drained
+    wakes.append(wake(sid, day))
+    send(wakes[3])
+
+    assert broker.sent == [
+        (SERVE_TASK, [w.service_id, w.date.isoformat(), str(w.job_id)])
+        for w in (wakes[0], wakes[2], wakes[3])
+    ]
+    ttl = redis_client.pttl(wake_ups.wake_up_key(sid, day)) / 1000
+    assert 0 < ttl <= settings.wake_up_ttl_seconds  # a sender that died cannot hold it for ever
+
+
+def test_with_a_message_per_job_every_job_sends_its_own(
+    settings: Settings, redis_client: redis.Redis, new_service, day: dt.date
+) -> None:
+    sid, broker = new_service(), Broker()
+    per_job = dataclasses.replace(settings, allocation_wake_ups="job")
+    send = make_waker(broker, redis_client, per_job)  # type: ignore[arg-type]
+    jobs = [uuid.uuid4(), uuid.uuid4()]
+
+    for job_id in jobs:
+        send(wake(sid, day, job_id))
+
+    assert broker.sent == [(ALLOCATE_TASK, [str(job_id)]) for job_id in jobs]
+    assert redis_client.exists(wake_ups.wake_up_key(sid, day)) == 0
+
+
+def test_a_failed_send_clears_the_mark_so_the_next_job_sends_again(
+    settings: Settings, redis_client: redis.Redis, new_service, day: dt.date
+) -> None:
+    class Down(Broker):
+        def send_task(self, name: str, args: list[str]) -> None:
+            raise ConnectionError("the broker is down")
+
+    sid = new_service()
+    with pytest.raises(ConnectionError):
+        make_waker(Down(), redis_client, settings)(wake(sid, day))  # type: ignore[arg-type]
+    broker, again = Broker(), wake(sid, day)
+    make_waker(broker, redis_client, settings)(again)  # type: ignore[arg-type]
+    assert broker.sent == [(SERVE_TASK, [sid, day.isoformat(), str(again.job_id)])]
+
+
+def test_serving_a_departure_serves_jobs_accepted_meanwhile_then_clears_its_mark(
+    settings: Settings,
+    engine: Engine,
+    redis_client: redis.Redis,
+    new_service,
+    day: dt.date,
+    monkeypatch,
+) -> None:
+    runtime = runtime_with(settings, engine, redis_client, allocation_batch_size=1)
+    sid = new_service()
+    assert wake_ups.claim(runtime.redis, sid, day, 10)  # the first job's sender
+    first = queue_job(engine, request(sid, day))
+    joined: list[uuid.UUID] = []
+    real_serve = allocation.serve_departure
+
+    def more_arrive(*args, **kw):
+        result = real_serve(*args, **kw)
+        if len(joined) < 2:  # accepted while the departure is served: no message of their own
+            assert not wake_ups.claim(runtime.redis, sid, day, 10)
+            joined.append(queue_job(engine, request(sid, day)))
+        return result
+
+    monkeypatch.setattr(allocation, "serve_departure", more_arrive)
+
+    assert allocation.serve_queue(runtime, sid, day) == 3
+
+    assert [job_row(engine, j).status for j in [first, *joined]] == ["succeeded"] * 3
+    assert runtime.redis.exists(wake_ups.wake_up_key(sid, day)) == 0
+    assert runtime.send_serve == []  # all in one message
+
+
+def test_a_job_that_found_the_mark_just_before_it_was_cleared_is_served_by_the_last_round(
+    runtime: Runtime, engine: Engine, new_service, day: dt.date, monkeypatch
+) -> None:
+    """The race the last round is for: the queue looked drained, a job commits and finds the
+    mark still set (so sends nothing), then the worker clears the mark."""
+    sid = new_service()
+    assert wake_ups.claim(runtime.redis, sid, day, 10)
+    first = queue_job(engine, request(sid, day))
+    late: list[uuid.UUID] = []
+    real_clear = wake_ups.clear
+
+    def a_job_slips_in(client, service_id, date):
+        if not late:
+            assert not wake_ups.claim(client, service_id, date, 10)  # it sends nothing
+            late.append(queue_job(engine, request(sid, day)))
+        real_clear(client, service_id, date)
+
+    monkeypatch.setattr(wake_ups, "clear", a_job_slips_in)
+
+    assert allocation.serve_queue(runtime, sid, day) == 2
+
+    assert [job_row(engine, j).status for j in (first, *late)] == ["succeeded"] * 2
+    assert runtime.send_serve == []
+
+
+def test_a_worker_out_of_time_sends_its_departure_again_and_keeps_the_mark(
+    settings: Settings, engine: Engine, redis_client: redis.Redis, new_service, day: dt.date
+) -> None:
+    rt = runtime_with(
+        settings,
+        engine,
+        redis_client,
+        allocation_batch_size=1,
+        allocation_time_budget_seconds=0,
+    )
+    sid = new_service()
+    assert wake_ups.claim(redis_client, sid, day, 10)
+    ids = [queue_job(engine, request(sid, day)) for _ in range(3)]
+
+    assert allocation.serve_queue(rt, sid, day) == 1  # one round, then the others' turn
+
+    assert [job_row(engine, j).status for j in ids] == ["succeeded", "queued", "queued"]
+    assert rt.send_serve == [(sid, day)]  # the rest is served by the next message ...
+    assert redis_client.exists(wake_ups.wake_up_key(sid, day)) == 1  # ... so no job sends one
+    rt.settings = dataclasses.replace(rt.settings, allocation_time_budget_seconds=10)
+    assert allocation.serve_queue(rt, sid, day) == 2
+    assert [job_row(engine, j).status for j in ids] == ["succeeded"] * 3
 
 
 # -- the sweeper -----------------------------------------------------------------------

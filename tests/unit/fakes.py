@@ -138,7 +138,9 @@ class FakeJobs:
 
     def stale(self, queued_after_seconds: float) -> list[StaleJob]:
         return [
-            StaleJob(r.id, r.status, r.attempt, r.job.owner)
+            StaleJob(
+                r.id, r.status, r.attempt, r.job.owner, r.job.request.service, r.job.request.date
+            )
             for r in sorted(self.rows.values(), key=lambda r: r.seq)
             if (r.status == JobStatus.QUEUED and r.stale)
             or (r.status == JobStatus.RUNNING and r.lease_expired)

@@ -19,7 +19,7 @@ from domain.errors import (
     UnknownService,
     ValidationFailed,
 )
-from domain.job import JobStatus
+from domain.job import JobStatus, WakeUp
 from domain.quotas import QuotaExceeded, QuotaOverride
 from domain.seating import Occupancy
 from services import allocation, retention
@@ -37,10 +37,15 @@ OPERATOR = Identity("ops", "operator")
 
 
 class Outbox(list[uuid.UUID]):
-    """What was sent to the workers."""
+    """The jobs whose departures were woken, in the order sent."""
 
-    def __call__(self, job_id: uuid.UUID) -> None:
-        self.append(job_id)
+    def __init__(self) -> None:
+        super().__init__()
+        self.departures: list[tuple[str, dt.date]] = []
+
+    def __call__(self, wake: WakeUp) -> None:
+        self.append(wake.job_id)
+        self.departures.append((wake.service_id, wake.date))
 
 
 @pytest.fixture
@@ -174,15 +179,20 @@ def test_a_batch_queues_what_passes_and_keeps_each_refusal_in_its_place(uow, sen
     assert uow.state.batches[batch.id]["rejected"] == batch.rejected
 
 
-def test_a_batch_wakes_a_departure_once_per_chunk(uow, sent) -> None:
-    items = [BatchItem(booking([ticket("LON", "PAR")])) for _ in range(250)]
+def test_a_batch_wakes_each_departure_once_with_its_first_job(uow, sent) -> None:
+    later = DAY_D + dt.timedelta(days=1)
+    items = [
+        BatchItem(dataclasses.replace(booking([ticket("LON", "PAR")]), date=day))
+        for day in [DAY_D, later] * 125
+    ]
     big = dataclasses.replace(SETTINGS, quota_bookings_per_batch=1000, quota_open_jobs=1000)
     big = dataclasses.replace(big, quota_seats_per_departure=1000)
 
     batch = submit_batch(uow, sent, big, ALICE, items, now=NOW)
 
     assert len(batch.jobs) == 250
-    assert sent == [batch.jobs[0], batch.jobs[100], batch.jobs[200]]
+    assert sent == [batch.jobs[0], batch.jobs[1]]
+    assert sent.departures == [("5160", DAY_D), ("5160", later)]
 
 
 def test_a_batch_over_the_callers_quota_is_refused_whole(uow, sent) -> None:
@@ -285,6 +295,24 @@ def test_the_sweeper_resends_stale_jobs_and_fails_exhausted_ones(uow, sent) -> N
     assert uow.state.jobs[tired].status == JobStatus.FAILED
     assert uow.state.jobs[tired].error["code"] == "internal_error"
     assert sweep(uow, SETTINGS, resent).requeued == 0  # sent once per staleness
+
+
+def test_the_sweeper_wakes_a_departure_once_for_all_its_stale_jobs(uow, sent) -> None:
+    later = DAY_D + dt.timedelta(days=1)
+    jobs = [
+        submit(uow, sent, dataclasses.replace(booking([ticket("LON", "PAR")]), date=day))
+        for day in (DAY_D, later, DAY_D, later, DAY_D)
+    ]
+    for job_id in jobs:
+        uow.state.jobs[job_id].stale = True
+    resent = Outbox()
+
+    result = sweep(uow, SETTINGS, resent)
+
+    assert result.requeued == 5  # every stale job counts as re-sent ...
+    assert resent == [jobs[0], jobs[1]]  # ... by one message per departure, its oldest job
+    assert resent.departures == [("5160", DAY_D), ("5160", later)]
+    assert not any(uow.state.jobs[job_id].stale for job_id in jobs)
 
 
 # -- the audit trail ----------------------------------------------------------------------
