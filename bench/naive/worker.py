@@ -90,9 +90,10 @@ def allocate(job_id: str) -> None:
         except Exception:
             log.exception("job %s failed", job_id)
             session.rollback()
-            job.status, job.error_code = "failed", "internal_error"
-            job.started_at, job.finished_at = started, dt.datetime.now(dt.UTC)
-            session.commit()
+            if job.status == "queued":  # not if only releasing the lock failed
+                job.status, job.error_code = "failed", "internal_error"
+                job.started_at, job.finished_at = started, dt.datetime.now(dt.UTC)
+                session.commit()
             raise
 
 
