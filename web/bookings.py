@@ -42,8 +42,10 @@ PAGE_TICKETS = 1000
 @roles("client", "operator")
 @blp.arguments(BookingInSchema)
 @blp.response(202, JobSchema)
+@blp.alt_response(200, schema=JobSchema, description="With `Prefer: wait=N`: the job has ended")
 def create_booking(data: dict[str, Any]) -> Any:
-    """Accept a booking request: 202 with a job to poll."""
+    """Accept a booking request: 202 with a job to follow. With `Prefer: wait=N` (1 to 30),
+    answers 200 with the ended job as soon as it has ended, or 202 after N seconds."""
     job_id = submit_booking(
         db.unit_of_work(),
         db.sender(),
@@ -54,7 +56,13 @@ def create_booking(data: dict[str, Any]) -> Any:
         idempotency=_idempotency(),
         now=dt.datetime.now(dt.UTC),
     )
-    return _accepted(job_id)
+    if waiting.preferred_wait() is None:
+        return _accepted(job_id)
+    owner = identity().owner_filter()
+    headers = waiting.honour(notify.job_channel(job_id), lambda: _ended(job_id, owner))
+    body, headers = _job_answer(job_id, owner, headers)
+    headers["Location"] = body["links"]["self"]
+    return body, 202 if body["status"] in PENDING else 200, headers
 
 
 def _idempotency() -> Idempotency | None:
@@ -89,10 +97,19 @@ def get_job(job_id: str) -> Any:
         raise NotFound(f"No job {job_id}.") from None
     owner = identity().owner_filter()
     headers = waiting.honour(notify.job_channel(key), lambda: _ended(key, owner))
+    body, headers = _job_answer(key, owner, headers)
+    return body, 200, headers
+
+
+def _job_answer(
+    key: uuid.UUID, owner: str | None, headers: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The job as it stands, with its booking once it has one; a pending job's answer
+    carries a Retry-After estimated from its departure's queue."""
     with db.engine().connect() as conn:
         job = job_repo.get_job(conn, key, owner)
         if job is None:
-            raise NotFound(f"No job {job_id}.")
+            raise NotFound(f"No job {key}.")
         booked = None
         if job.booking_id is not None:
             rows = list(booking_repo.bookings_by_id(conn, [job.booking_id]).values())
@@ -100,7 +117,7 @@ def get_job(job_id: str) -> Any:
         elif job.status in PENDING:
             estimate = job_repo.wait_estimate(conn, job.service_id, job.date, job.seq)
             headers["Retry-After"] = str(estimate)
-        return render.job(job, booked), 200, headers
+        return render.job(job, booked), headers
 
 
 def _ended(key: uuid.UUID, owner: str | None) -> bool:

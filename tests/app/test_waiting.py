@@ -127,3 +127,62 @@ def test_someone_elses_job_is_not_found_without_waiting(client, auth, make_servi
     job = book(client, auth, make_service(), dt.date.today() + dt.timedelta(days=5))
     answer, seconds = get(client, job, auth("mallory") | {"Prefer": "wait=5"})
     assert answer.status_code == 404 and seconds < 0.9
+
+
+def booking_body(service: str, day: dt.date) -> dict:
+    return {
+        "service": service,
+        "date": day.isoformat(),
+        "origin": "LON",
+        "destination": "PAR",
+        "passengers": [{"name": "Ada"}],
+    }
+
+
+def test_a_booking_posted_with_a_wait_answers_200_with_its_end(
+    client, auth, runtime: Runtime, make_service
+) -> None:
+    service, day = make_service(), dt.date.today() + dt.timedelta(days=5)
+    worker = serve_later(runtime, service, day, delay=0.5)
+
+    started = time.monotonic()
+    answer = client.post(
+        "/v1/bookings",
+        json=booking_body(service, day),
+        headers=auth("alice") | {"Prefer": "wait=10"},
+    )
+    seconds = time.monotonic() - started
+    worker.join()
+
+    job = answer.get_json()
+    assert answer.status_code == 200, job
+    assert job["status"] == "succeeded" and job["booking"]["passengers"][0]["name"] == "Ada"
+    assert answer.headers["Location"] == f"/v1/jobs/{job['id']}"
+    assert answer.headers["Preference-Applied"] == "wait=10"
+    assert 0.4 < seconds < 3  # woken by the commit
+    again = client.get(answer.headers["Location"], headers=auth("alice")).get_json()
+    assert again == job
+
+
+def test_a_booking_whose_wait_runs_out_is_accepted_as_without_one(
+    client, auth, make_service
+) -> None:
+    service, day = make_service(), dt.date.today() + dt.timedelta(days=5)
+
+    answer = client.post(
+        "/v1/bookings",
+        json=booking_body(service, day),
+        headers=auth("alice") | {"Prefer": "wait=1", "Idempotency-Key": "wait-1"},
+    )
+
+    job = answer.get_json()
+    assert answer.status_code == 202 and job["status"] == "queued"
+    assert answer.headers["Location"] == f"/v1/jobs/{job['id']}"
+    assert answer.headers["Preference-Applied"] == "wait=1"
+    assert int(answer.headers["Retry-After"]) >= 1
+    replay = client.post(
+        "/v1/bookings",
+        json=booking_body(service, day),
+        headers=auth("alice") | {"Idempotency-Key": "wait-1"},
+    )
+    assert (replay.status_code, replay.get_json()["id"]) == (202, job["id"])
