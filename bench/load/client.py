@@ -29,8 +29,10 @@ class Api:
         self.pool = Pool(port, max_connections=options.max_connections, timeout=30.0)
         self.secret = secret
         self.poll_interval = options.poll_interval
-        # Long-poll (one GET per booking, `Prefer: wait`) unless asked to poll.
-        self.wait = {} if options.poll else {"Prefer": f"wait={options.wait}"}
+        # How a booking's end is learnt: `post`, the POST itself waits (`Prefer: wait`, one
+        # request per booking); `get`, one waiting GET after the POST; `poll`, GETs until it ends.
+        self.follow_by = options.follow
+        self.wait = {} if options.follow == "poll" else {"Prefer": f"wait={options.wait}"}
         self.job_timeout = options.job_timeout
         self.idempotency = not options.no_idempotency_key
         self._tokens: dict[tuple[str, str], str] = {}
@@ -54,12 +56,18 @@ class Api:
         headers = self.auth(sub)
         if self.idempotency:
             headers["Idempotency-Key"] = uuid.uuid4().hex
+        if self.follow_by == "post":
+            headers |= self.wait
         try:
             answer = await self.pool.request("POST", "/v1/bookings", headers=headers, body=body)
         except HttpError as exc:
             job.answered, job.error = time.monotonic(), type(exc).__name__
             return
         job.answered, job.http_status = time.monotonic(), answer.status
+        if answer.status == 200 and self.follow_by == "post":  # it waited, and the job ended
+            job.job_id = answer.json()["id"]
+            self.ended(job, answer.json())
+            return
         if answer.status != 202:
             try:
                 job.error = answer.json().get("code")
@@ -86,15 +94,20 @@ class Api:
                 continue
             body = answer.json()
             if body["status"] in TERMINAL:
-                job.ended, job.status = time.monotonic(), body["status"]
-                if body.get("error"):
-                    job.error = body["error"].get("code")
-                if body.get("submitted_at") and body.get("finished_at"):
-                    job.server_seconds = (
-                        dt.datetime.fromisoformat(body["finished_at"])
-                        - dt.datetime.fromisoformat(body["submitted_at"])
-                    ).total_seconds()
+                self.ended(job, body)
                 return
+
+    @staticmethod
+    def ended(job: Job, body: dict[str, Any]) -> None:
+        """The job has ended, as `body` (a job's representation) says."""
+        job.ended, job.status = time.monotonic(), body["status"]
+        if body.get("error"):
+            job.error = body["error"].get("code")
+        if body.get("submitted_at") and body.get("finished_at"):
+            job.server_seconds = (
+                dt.datetime.fromisoformat(body["finished_at"])
+                - dt.datetime.fromisoformat(body["submitted_at"])
+            ).total_seconds()
 
 
 # -- the client's own event loop ---------------------------------------------------------

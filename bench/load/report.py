@@ -39,6 +39,7 @@ class Result:
     scenario: str
     mode: str
     batch_size: int | None
+    variant: str = ""  # the system's configuration, when several are compared (run.py)
     offered: int = 0
     accepted: int = 0
     refused: dict[str, int] = field(default_factory=dict)  # http status or error -> count
@@ -122,7 +123,9 @@ def _s(value: float | None) -> str:
 
 
 def print_result(r: Result) -> None:
-    tag = f"  [ALLOCATION_BATCH_SIZE={r.batch_size}]" if r.batch_size else ""
+    tag = f"  [{r.variant}]" if r.variant else ""
+    if r.batch_size:
+        tag += f"  [ALLOCATION_BATCH_SIZE={r.batch_size}]"
     print(f"\n== {r.scenario}: {r.mode}{tag}")
     print(
         f"  requests offered {r.offered}, accepted {r.accepted}"
@@ -187,6 +190,7 @@ def print_result(r: Result) -> None:
 
 
 COLUMNS = (
+    ("variant", lambda r: r.variant or "-"),
     ("scenario", lambda r: r.scenario),
     ("mode", lambda r: _short_mode(r.mode)),
     ("batch", lambda r: str(r.batch_size or "-")),
@@ -245,11 +249,19 @@ def print_table(results: list[Result], title: str) -> None:
 
 
 def print_ratios(results: list[Result]) -> None:
-    by = {(r.scenario, r.batch_size): r for r in results}
-    for (scenario, size), r in by.items():
-        spread = by.get(("spread", size))
+    by = {(r.scenario, r.variant, r.batch_size, _short_mode(r.mode)): r for r in results}
+    for (scenario, variant, size, mode), r in by.items():
+        spread = by.get(("spread", variant, size, mode))
         if scenario == "hot" and spread and spread.completed_per_s:
             print(
-                f"  hot / spread completed/s at batch {size or '-'}:"
+                f"  hot / spread completed/s, {variant or '-'}, batch {size or '-'}:"
                 f" {r.completed_per_s / spread.completed_per_s:.0%}"
+            )
+    first = results[0].variant if results else ""
+    for r in results:
+        base = by.get((r.scenario, first, r.batch_size, _short_mode(r.mode)))
+        if r.variant != first and base and r.completed_per_s and r.scenario != "batch":
+            print(
+                f"  {r.scenario}: {first} completes {base.completed_per_s / r.completed_per_s:.1f}x"
+                f" the bookings/s of {r.variant}"
             )

@@ -13,7 +13,9 @@ from empty trains; route LON-AMS of the demo timetable, 20 carriages x 80 seats)
 spread and hot run closed-loop (`--clients N`, each submitting its next booking as
 soon as the previous one has ended) for `--duration` seconds, or open-loop with
 `--rate R` (R requests per second for `--duration` seconds, whatever the answers).
-Every job is polled (GET /v1/jobs/{id} every `--poll-interval` s) until it ends.
+A client learns a booking's end as `--follow` says: `post` (the default: the POST
+itself waits, `Prefer: wait`, one request per booking), `get` (a waiting GET after
+the POST) or `poll` (GET /v1/jobs/{id} every `--poll-interval` s).
 
 Per scenario: requests offered, accepted/s, completed/s (succeeded + failed, from
 the first submit to the last end seen), succeeded/failed, submit-to-end p50/p99 seen
@@ -24,13 +26,17 @@ left pending, jobs per allocation transaction.
 `--start` runs the system itself (gunicorn, Celery workers, beat) against the bench
 database (default rail_load, created, migrated and seeded if needed) and stops it at
 the end; `--compare-batching` does that twice, ALLOCATION_BATCH_SIZE=1 then 50, and
-prints the figures side by side. Without `--start` it drives `--url` (127.0.0.1 only)
+prints the figures side by side; `--compare ours,get,poll,per-job,...` does the same for
+any variants (the clients' --follow, ALLOCATION_WAKE_UPS=job, batch-N), and
+`--open-half` adds a spread run open-loop at half the first variant's best rate.
+Without `--start` it drives `--url` (127.0.0.1 only)
 and checks the database in DATABASE_URL, signing tokens with JWT_SECRET.
 
 Examples:
 
   python -m bench.load --start                                   # spread, hot, batch
   python -m bench.load --start --compare-batching
+  python -m bench.load --start --compare ours,get,poll,per-job-poll --open-half
   python -m bench.load --start --scenarios spread --rate 200 --duration 10
   python -m bench.load --url http://127.0.0.1:8000 --scenarios hot --clients 64
 """
@@ -127,7 +133,39 @@ async def run_scenarios(
     return results
 
 
-def run_started(options: argparse.Namespace, batch_size: int, engine: Engine) -> list[Result]:
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One configuration of the system and its clients, run side by side with others."""
+
+    name: str
+    env: dict[str, str] = dataclasses.field(default_factory=dict)
+    follow: str | None = None  # the clients' --follow, when the variant sets it
+
+    def options(self, options: argparse.Namespace) -> argparse.Namespace:
+        return argparse.Namespace(**(vars(options) | {"follow": self.follow or options.follow}))
+
+
+# What --compare can name (batch-N: ALLOCATION_BATCH_SIZE=N). The defaults are `ours`.
+VARIANTS = {
+    "ours": Variant("ours"),
+    "get": Variant("get", follow="get"),
+    "poll": Variant("poll", follow="poll"),
+    "per-job": Variant("per-job", {"ALLOCATION_WAKE_UPS": "job"}),
+    "per-job-poll": Variant("per-job-poll", {"ALLOCATION_WAKE_UPS": "job"}, follow="poll"),
+}
+
+
+def variant(name: str) -> Variant:
+    if name in VARIANTS:
+        return VARIANTS[name]
+    if name.startswith("batch-") and name[6:].isdigit():
+        return Variant(name, {"ALLOCATION_BATCH_SIZE": name[6:]})
+    raise ValueError(name)
+
+
+def run_started(
+    options: argparse.Namespace, batch_size: int, engine: Engine, chosen: Variant | None = None
+) -> list[Result]:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=options.database_url,
@@ -136,6 +174,10 @@ def run_started(options: argparse.Namespace, batch_size: int, engine: Engine) ->
         JWT_SECRET=os.environ.get("JWT_SECRET") or secrets.token_hex(32),
         PYTHONUNBUFFERED="1",
     )
+    if chosen is not None:
+        env.update(chosen.env)
+        options = chosen.options(options)
+        batch_size = int(env["ALLOCATION_BATCH_SIZE"])
     # Each load client stands for a travel agency booking for many travellers: quotas
     # sized for one person would refuse the hot train. Rate limits keep their defaults,
     # which are sized for these clients.
@@ -161,18 +203,45 @@ def run_started(options: argparse.Namespace, batch_size: int, engine: Engine) ->
         port=options.port,
     )
     print(
-        f"\nstarting: {system.web.describe()}; {system.workers.describe()};"
-        f" ALLOCATION_BATCH_SIZE={batch_size}; logs in {system.logdir}",
+        f"\nstarting{f' {chosen.name}' if chosen else ''}: {system.web.describe()};"
+        f" {system.workers.describe()}; ALLOCATION_BATCH_SIZE={batch_size},"
+        f" ALLOCATION_WAKE_UPS={settings.allocation_wake_ups}; clients follow by"
+        f" {options.follow}; logs in {system.logdir}",
         flush=True,
     )
     with running(system, options.keep_logs):
         pids = {name: proc.pid for name, proc in system.procs.items()}
         print(f"  up on 127.0.0.1:{system.port} (process groups {pids})", flush=True)
-        return asyncio.run(
+        results = asyncio.run(
             run_scenarios(
                 system.port, settings.jwt_secret, engine, options, batch_size, system.roots()
             )
         )
+    for result in results:
+        result.variant = chosen.name if chosen else ""
+    return results
+
+
+def run_open_half(
+    options: argparse.Namespace, batch_size: int, engine: Engine, results: list[Result]
+) -> list[Result]:
+    """Spread, open loop, at half the best closed-loop rate of the first variant."""
+    first = options.variants[0] if options.variants else None
+    best = max(
+        (
+            r.completed_per_s
+            for r in results
+            if r.scenario in ("spread", "hot") and r.variant == (first.name if first else "")
+        ),
+        default=0.0,
+    )
+    if not best:
+        print("--open-half: no closed-loop spread or hot figure to halve", file=sys.stderr)
+        return []
+    half = argparse.Namespace(**(vars(options) | {"rate": round(best / 2, 1)}))
+    half.scenarios = ["spread"]
+    print(f"\nopen loop at half the best closed-loop rate ({best:.0f}/s): {half.rate:g}/s")
+    return run_started(half, batch_size, engine, first)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -208,11 +277,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     g.add_argument("--seats-per-carriage", type=int, default=80)
     g.add_argument(
-        "--poll",
-        action="store_true",
-        help="poll jobs every --poll-interval instead of one waiting GET (Prefer: wait)",
+        "--follow",
+        choices=("post", "get", "poll"),
+        default="post",
+        help="how a client learns a booking's end: its POST waits (Prefer: wait), a waiting"
+        " GET after the POST, or GETs every --poll-interval",
     )
-    g.add_argument("--wait", type=int, default=20, help="seconds of Prefer: wait per GET")
+    g.add_argument("--poll", action="store_true", help="the same as --follow poll")
+    g.add_argument("--wait", type=int, default=20, help="seconds of Prefer: wait per request")
     g.add_argument(
         "--poll-interval", type=float, default=0.15, help="seconds between polls of a job"
     )
@@ -237,6 +309,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     g.add_argument(
         "--start", action="store_true", help="start gunicorn + celery here, stop them after"
+    )
+    g.add_argument(
+        "--compare",
+        default="",
+        help="with --start: variants run one after the other and shown side by side,"
+        f" comma-separated, of {', '.join(VARIANTS)}, batch-N (ALLOCATION_BATCH_SIZE=N);"
+        " the first is the one the others are compared with",
+    )
+    g.add_argument(
+        "--open-half",
+        action="store_true",
+        help="with --start: then spread open-loop at half the first variant's best"
+        " closed-loop rate (p99 at a load the system sustains)",
     )
     g.add_argument(
         "--compare-batching", action="store_true", help="with --start: batch size 1, then 50"
@@ -275,11 +360,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if options.scenarios is None:  # --compare-batching: the two the comparison is about
         options.scenarios = "spread,hot" if options.compare_batching else ",".join(SCENARIOS)
     options.scenarios = [s.strip() for s in options.scenarios.split(",") if s.strip()]
+    if options.poll:
+        options.follow = "poll"
     unknown = set(options.scenarios) - set(SCENARIOS)
     if unknown:
         p.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    if options.compare_batching and not options.start:
-        p.error("--compare-batching starts the system twice: give --start too")
+    if (options.compare_batching or options.compare or options.open_half) and not options.start:
+        p.error("--compare, --compare-batching and --open-half start the system: give --start")
+    try:
+        options.variants = [variant(n.strip()) for n in options.compare.split(",") if n.strip()]
+    except ValueError as unknown:
+        p.error(f"unknown variant {unknown}: one of {', '.join(VARIANTS)}, batch-N")
     if options.database_url is None:
         env_url = None if options.start else os.environ.get("DATABASE_URL")
         options.database_url = env_url or DEFAULT_DATABASE_URL
@@ -339,12 +430,17 @@ def main(argv: list[str] | None = None) -> int:
             env = dict(os.environ, DATABASE_URL=options.database_url, REDIS_URL=options.redis_url)
             prepare_database(options.database_url, env, reset=options.reset_db)
             engine = create_engine(options.database_url, pool_size=2)
-            if options.compare_batching:
-                sizes = [int(s) for s in options.batch_sizes.split(",")]
+            default_size = options.allocation_batch_size or load_settings().allocation_batch_size
+            if options.variants:
+                for chosen in options.variants:
+                    results += run_started(options, default_size, engine, chosen)
+            elif options.compare_batching:
+                for size in [int(s) for s in options.batch_sizes.split(",")]:
+                    results += run_started(options, size, engine)
             else:
-                sizes = [options.allocation_batch_size or load_settings().allocation_batch_size]
-            for size in sizes:
-                results += run_started(options, size, engine)
+                results += run_started(options, default_size, engine)
+            if options.open_half:
+                results += run_open_half(options, default_size, engine, results)
         else:
             engine = create_engine(options.database_url, pool_size=2)
             settings = load_settings()
@@ -358,10 +454,21 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    ordered = sorted(results, key=lambda r: (SCENARIOS.index(r.scenario), r.batch_size or 0))
+    names = [v.name for v in options.variants]
+    ordered = sorted(
+        results,
+        key=lambda r: (
+            SCENARIOS.index(r.scenario),
+            r.mode.startswith("open"),
+            names.index(r.variant) if r.variant in names else 0,
+            r.batch_size or 0,
+        ),
+    )
     print_table(
         ordered,
-        "summary" + (" (ALLOCATION_BATCH_SIZE side by side)" if options.compare_batching else ""),
+        "summary"
+        + (" (ALLOCATION_BATCH_SIZE side by side)" if options.compare_batching else "")
+        + (f" (variants side by side: {options.compare})" if options.variants else ""),
     )
     print_ratios(ordered)
     if options.json:

@@ -215,7 +215,7 @@ async def run_batch_scenario(
     progress = {"queued": result.accepted, "running": 0, "succeeded": 0, "failed": 0}
     with LoopLag() as lag:
         while time.monotonic() < deadline:
-            if options.poll:
+            if options.follow == "poll":
                 await asyncio.sleep(options.poll_interval)
             try:
                 answer = await api.pool.request("GET", path, headers=headers | api.wait)
