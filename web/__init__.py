@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import logs
 from settings import Settings, load_settings, require_secrets
 from storage.engine import make_engine
+from storage.notify import Listener
 from storage.timetable_cache import TimetableCache
 from tasks.sending import make_sender, make_waker
 from web.api import RailApi
@@ -52,6 +53,8 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     rail["redis"] = redis.Redis.from_url(
         settings.redis_url, socket_connect_timeout=3, socket_timeout=10, health_check_interval=30
     )
+    # Waiting requests share one subscription per process (started on first use).
+    rail["listener"] = Listener(rail["redis"])
     # What an accepted job sends: its departure's one wake-up (tasks/sending.py).
     rail["send"] = make_waker(rail["celery"], rail["redis"], settings)
     rail["replica"] = (

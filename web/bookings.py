@@ -59,7 +59,9 @@ def create_booking(data: dict[str, Any]) -> Any:
     if waiting.preferred_wait() is None:
         return _accepted(job_id)
     owner = identity().owner_filter()
-    headers = waiting.honour(notify.job_channel(job_id), lambda: _ended(job_id, owner))
+    headers = waiting.honour(
+        notify.job_channel(job_id), lambda: _ended(job_id, owner), message_ends=True
+    )
     body, headers = _job_answer(job_id, owner, headers)
     headers["Location"] = body["links"]["self"]
     return body, 202 if body["status"] in PENDING else 200, headers
@@ -96,7 +98,7 @@ def get_job(job_id: str) -> Any:
     except ValueError:
         raise NotFound(f"No job {job_id}.") from None
     owner = identity().owner_filter()
-    headers = waiting.honour(notify.job_channel(key), lambda: _ended(key, owner))
+    headers = waiting.honour(notify.job_channel(key), lambda: _ended(key, owner), message_ends=True)
     body, headers = _job_answer(key, owner, headers)
     return body, 200, headers
 

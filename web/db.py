@@ -13,6 +13,7 @@ from domain.errors import NotFound, UnknownService
 from domain.job import WakeUp
 from domain.timetable import ServiceTimetable
 from settings import Settings
+from storage.notify import Listener
 from storage.timetable_cache import ServiceLookup
 from storage.unit_of_work import SqlUnitOfWork
 
@@ -29,6 +30,11 @@ def replica() -> Engine:
 def redis() -> Redis:
     """The app's Redis client (a pool per process), for waiting on jobs."""
     return current_app.extensions["rail"]["redis"]
+
+
+def listener() -> Listener:
+    """The process's one subscription to ended jobs and batches, for waiting requests."""
+    return current_app.extensions["rail"]["listener"]
 
 
 def settings() -> Settings:

@@ -1,7 +1,8 @@
 """`Prefer: wait=N` (RFC 7240): answer when the job or batch has ended, or after N seconds.
 
-The request subscribes to the job's (or batch's) channel before it reads the state, so an
-end committed in between is not missed; it holds no database connection while it waits.
+The request registers with its process's listener for the job's (or batch's) channel before
+it reads the state, so an end committed in between is not missed; it holds no database
+connection and makes no Redis round trip while it waits (storage/notify.py).
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ import time
 from collections.abc import Callable
 
 from flask import request
-from redis.exceptions import RedisError
 
-from storage.notify import Waiter
 from web import db
 
 log = logging.getLogger(__name__)
@@ -32,23 +31,39 @@ def preferred_wait() -> int | None:
     return min(int(found.group(1)), MAX_WAIT_SECONDS)
 
 
-def wait_for(channel: str, seconds: int, ended: Callable[[], bool]) -> bool:
-    """Until `ended()` is true or `seconds` have passed; False if Redis could not be used
-    (the caller then answers with the state as it is)."""
+# Without a message, read the state again this often: a message may have been lost.
+RECHECK_SECONDS = 5.0
+
+
+def wait_for(
+    channel: str, seconds: int, ended: Callable[[], bool], *, message_ends: bool = False
+) -> bool:
+    """Until `ended()` is true or `seconds` have passed (a message on the channel ends the
+    wait at once if `message_ends`: a job's channel only ever says it ended); False if
+    Redis could not be used (the caller then answers with the state as it is)."""
     deadline = time.monotonic() + seconds
-    try:
-        with Waiter(db.redis(), channel) as waiter:
-            while not ended() and (left := deadline - time.monotonic()) > 0:
-                waiter.wait(left)
-    except RedisError as error:
-        log.warning("Prefer: wait not honoured, Redis failed: %r", error)
-        return False
+    listener = db.listener()
+    with listener.watch(channel) as watch:
+        if watch is None:
+            log.warning("Prefer: wait not honoured: no subscription to Redis")
+            return False
+        while not ended() and (left := deadline - time.monotonic()) > 0:
+            if not watch.event.wait(min(left, RECHECK_SECONDS)):
+                continue
+            watch.event.clear()
+            if watch.came and message_ends:
+                return True
+            if not listener.subscribed:
+                log.warning("Prefer: wait cut short: the subscription to Redis was lost")
+                return False
     return True
 
 
-def honour(channel: str, ended: Callable[[], bool]) -> dict[str, str]:
+def honour(
+    channel: str, ended: Callable[[], bool], *, message_ends: bool = False
+) -> dict[str, str]:
     """Wait as the request prefers; the headers that say it was done (none if it was not)."""
     seconds = preferred_wait()
-    if seconds is None or not wait_for(channel, seconds, ended):
+    if seconds is None or not wait_for(channel, seconds, ended, message_ends=message_ends):
         return {}
     return {"Preference-Applied": f"wait={seconds}", "Vary": "Prefer"}

@@ -55,10 +55,11 @@ import subprocess
 import sys
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine
 
-from bench.load.checks import check_database, wait_idle
+from bench.load import checks
 from bench.load.client import Api
 from bench.load.report import Result, print_ratios, print_result, print_table
 from bench.load.scenarios import (
@@ -83,6 +84,8 @@ from bench.load_system import (
     prepare_database,
     running,
 )
+from bench.naive import checks as naive_checks
+from bench.naive.system import NaiveSystem
 from settings import load_settings, sqlalchemy_url
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: _code_version asks git there
@@ -99,6 +102,7 @@ async def run_scenarios(
     options: argparse.Namespace,
     batch_size: int | None,
     roots: dict[str, list[int]] | None,
+    check: Any = checks,  # the module with check_database and wait_idle for this system
 ) -> list[Result]:
     api = Api(port, secret, options)
     results = []
@@ -115,7 +119,7 @@ async def run_scenarios(
                 lambda: booking_body(rng, *rng.choice(warm.departures)),
             )
         for name in options.scenarios:
-            await wait_idle(engine)
+            await check.wait_idle(engine)
             await asyncio.sleep(options.pause)
             meter = CpuMeter(roots, engine.url.database or "")
             meter.start()
@@ -124,7 +128,7 @@ async def run_scenarios(
             else:
                 result, scenario = await run_booking_scenario(api, name, options, batch_size)
             result.cpu = meter.stop()
-            check_database(engine, scenario, result)
+            check.check_database(engine, scenario, result)
             print_result(result)
             sys.stdout.flush()
             results.append(result)
@@ -140,9 +144,16 @@ class Variant:
     name: str
     env: dict[str, str] = dataclasses.field(default_factory=dict)
     follow: str | None = None  # the clients' --follow, when the variant sets it
+    poll_interval: float | None = None
+    naive: bool = False  # bench/naive's pipeline instead of ours (spread and hot only)
 
     def options(self, options: argparse.Namespace) -> argparse.Namespace:
-        return argparse.Namespace(**(vars(options) | {"follow": self.follow or options.follow}))
+        changed = argparse.Namespace(**vars(options))
+        changed.follow = self.follow or options.follow
+        changed.poll_interval = self.poll_interval or options.poll_interval
+        if self.naive:
+            changed.scenarios = [s for s in options.scenarios if s != "batch"]
+        return changed
 
 
 # What --compare can name (batch-N: ALLOCATION_BATCH_SIZE=N). The defaults are `ours`.
@@ -152,6 +163,8 @@ VARIANTS = {
     "poll": Variant("poll", follow="poll"),
     "per-job": Variant("per-job", {"ALLOCATION_WAKE_UPS": "job"}),
     "per-job-poll": Variant("per-job-poll", {"ALLOCATION_WAKE_UPS": "job"}, follow="poll"),
+    # The issue's baseline: the same parts put together plainly, clients polling every 50 ms.
+    "naive": Variant("naive", follow="poll", poll_interval=0.05, naive=True),
 }
 
 
@@ -188,6 +201,8 @@ def run_started(
     ):
         env.setdefault(f"QUOTA_{quota}", value)
     settings = load_settings(env)
+    if chosen is not None and chosen.naive:
+        return run_naive(options, env, engine, chosen, settings.jwt_secret)
     system = System(
         env=env,
         web=WebConfig(
@@ -219,6 +234,29 @@ def run_started(
         )
     for result in results:
         result.variant = chosen.name if chosen else ""
+    return results
+
+
+def run_naive(
+    options: argparse.Namespace,
+    env: dict[str, str],
+    engine: Engine,
+    chosen: Variant,
+    secret: str,
+) -> list[Result]:
+    system = NaiveSystem(env=env, port=options.port)
+    print(
+        f"\nstarting {chosen.name} (bench/naive): {system.web.describe()};"
+        f" {system.workers.describe()}; clients follow by {options.follow} every"
+        f" {options.poll_interval:g} s; logs in {system.logdir}",
+        flush=True,
+    )
+    with running(system, options.keep_logs):
+        results = asyncio.run(
+            run_scenarios(system.port, secret, engine, options, None, system.roots(), naive_checks)
+        )
+    for result in results:
+        result.variant = chosen.name
     return results
 
 
