@@ -258,8 +258,9 @@ def print_ratios(results: list[Result]) -> None:
                 f" {r.completed_per_s / spread.completed_per_s:.0%}"
             )
     first = results[0].variant if results else ""
+    firsts = {(r.scenario, _short_mode(r.mode)): r for r in results if r.variant == first}
     for r in results:
-        base = by.get((r.scenario, first, r.batch_size, _short_mode(r.mode)))
+        base = firsts.get((r.scenario, _short_mode(r.mode)))
         if r.variant != first and base and r.completed_per_s and r.scenario != "batch":
             print(
                 f"  {r.scenario}: {first} completes {base.completed_per_s / r.completed_per_s:.1f}x"
