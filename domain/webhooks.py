@@ -11,8 +11,10 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
+import json
 import re
 import secrets
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -43,6 +45,45 @@ class Outgoing:
     type: EventType
     owner: str
     data: dict[str, Any] = field(default_factory=dict)
+    booking_id: int | None = None  # its reference is added to `data` as "booking"
+
+
+EMITTED = frozenset({EventType.JOB_SUCCEEDED, EventType.JOB_FAILED, EventType.BOOKING_CANCELLED})
+"""The events sent today; the others are accepted in registrations, for holds and changes."""
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """A delivery a webhook worker holds for one attempt (`attempt` is its fence)."""
+
+    id: uuid.UUID
+    attempt: int
+    owner: str
+    endpoint: str
+    url: str
+    secret: str
+    body: dict[str, Any]
+    retry_from: dt.datetime
+    endpoint_enabled: bool
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one attempt got: the receiver's status, or why there was none."""
+
+    status: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What becomes of a delivery after an attempt."""
+
+    status: DeliveryStatus
+    response_status: int | None
+    error: str | None
+    next_attempt_at: dt.datetime | None = None
+    disable_endpoint: bool = False
 
 
 # -- signing (https://github.com/standard-webhooks/standard-webhooks/blob/main/spec) -------
@@ -118,6 +159,40 @@ class RetryPolicy:
             return None
         delay = min(self.base * 2 ** max(attempts - 1, 0), self.cap)
         return now + dt.timedelta(seconds=delay)
+
+
+def judge(
+    answer: Answer, claimed: ClaimedDelivery, now: dt.datetime, policy: RetryPolicy
+) -> Outcome:
+    """Delivered on a 2xx; given up at once on 410 Gone (and the endpoint disabled);
+    else tried again later, until the retry window has passed."""
+    code = answer.status
+    if code is not None and 200 <= code < 300:
+        return Outcome(DeliveryStatus.DELIVERED, code, None)
+    if code == 410:
+        return Outcome(
+            DeliveryStatus.FAILED, code, "410 Gone: the endpoint is disabled", None, True
+        )
+    error = answer.error or f"answered {code}"
+    later = policy.next_attempt(claimed.attempt, claimed.retry_from, now)
+    if later is None:
+        return Outcome(DeliveryStatus.FAILED, code, f"{error}; retries given up")
+    return Outcome(DeliveryStatus.PENDING, code, error, later)
+
+
+def body_bytes(body: dict[str, Any]) -> bytes:
+    """The exact bytes sent and signed for a delivery's body."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def signed_headers(secret: str, msg_id: str, body: bytes, now: int) -> dict[str, str]:
+    """The Standard Webhooks headers of one attempt."""
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(now),
+        "webhook-signature": sign(secret, msg_id, now, body),
+        "content-type": "application/json",
+    }
 
 
 # -- where a webhook may be sent ---------------------------------------------------------
