@@ -95,7 +95,8 @@ FLOWER_USER ?= admin
 LOG_FORMAT ?= console
 supervisor_env = $(with_secrets) export RAIL_RUN_DIR=$(CURDIR)/.run API_PORT=$(PORT) \
 	  FLOWER_PORT=$(FLOWER_PORT) FLOWER_USER='$(FLOWER_USER)' LOG_FORMAT='$(LOG_FORMAT)' \
-	  PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.run/prometheus
+	  PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.run/prometheus \
+	  WEBHOOK_ALLOW_PRIVATE="$${WEBHOOK_ALLOW_PRIVATE:-1}"
 
 run: seed ## migrate + seed, then API, worker, beat and Flower in the foreground, kept up
 	@mkdir -p .run/prometheus && rm -f .run/prometheus/*.db

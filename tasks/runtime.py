@@ -4,10 +4,12 @@ the fork, on first use, never at import."""
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import redis
+from celery import Celery
 from sqlalchemy import Engine
 
 from domain.job import ClaimedJob
@@ -16,6 +18,8 @@ from storage import notify
 from storage.engine import make_engine
 from storage.timetable_cache import TimetableCache
 from storage.unit_of_work import SqlUnitOfWork
+from tasks.sending import make_sender
+from tasks.webhook_sending import publisher
 
 
 @dataclass
@@ -24,9 +28,16 @@ class Runtime:
     engine: Engine
     redis: redis.Redis
     timetables: TimetableCache = field(default_factory=TimetableCache)
+    sender: Celery | None = None  # made on first use: sends webhook deliveries' messages
 
     def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.timetables)
+        return SqlUnitOfWork(self.engine, self.timetables, self.publish)
+
+    def publish(self, deliveries: Sequence[uuid.UUID]) -> None:
+        """Send the messages of committed webhook deliveries."""
+        if self.sender is None:
+            self.sender = make_sender(self.settings)
+        publisher(self.sender)(deliveries)
 
     def announce(self, jobs: Sequence[ClaimedJob]) -> None:
         """Wake the clients waiting on these jobs (and their batches)."""
