@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import metrics
 from domain.errors import JobError, NotFound, ValidationFailed
 from domain.job import ClaimedJob
 from domain.webhooks import (
@@ -168,6 +169,9 @@ def deliver(
                 uow.webhooks.mark_enqueued([delivery], outcome.next_attempt_at)
                 soon = max(wait, 0.0)
         uow.commit()
+    metrics.WEBHOOK_ATTEMPTS.labels(status=str(outcome.status)).inc()
+    if outcome.status == DeliveryStatus.DELIVERED and claimed.attempt == 1:
+        _observe_delay(claimed, clock())
     log.info(
         "webhook delivery %s attempt %d: %s (%s)",
         delivery,
@@ -181,6 +185,16 @@ def deliver(
         except Exception as error:  # recorded as due: the sweeper sends it
             log.warning("could not schedule delivery %s again: %r", delivery, error)
     return outcome
+
+
+def _observe_delay(claimed: ClaimedDelivery, now: dt.datetime) -> None:
+    """Commit to delivery of a first attempt (the event's timestamp is taken just before
+    its transaction commits)."""
+    try:
+        written = dt.datetime.fromisoformat(str(claimed.body["timestamp"]))
+    except (KeyError, ValueError):
+        return
+    metrics.WEBHOOK_COMMIT_TO_DELIVERY.observe(max((now - written).total_seconds(), 0.0))
 
 
 def _attempt(claimed: ClaimedDelivery, post: Post, policy: RetryPolicy, clock: Clock) -> Outcome:
