@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import os
 import secrets
 import statistics
@@ -47,8 +48,15 @@ def main() -> int:
     parser.add_argument("--bookings", type=int, default=1000)
     parser.add_argument("--hook-concurrency", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--spaced",
+        type=float,
+        default=0.0,
+        help="submit single bookings this many seconds apart (the delay unloaded), not batches",
+    )
     args = parser.parse_args()
     check_local_redis(REDIS_URL)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     secret = secrets.token_urlsafe(48)
     env = {
         **os.environ,
@@ -125,7 +133,10 @@ def main() -> int:
             "days": "1234567",
             "valid_from": "2026-01-01",
             "valid_to": "2099-12-31",
-            "carriages": [{"code": "N", "comfort_zone": "second", "seats": seats}],
+            "carriages": [
+                {"code": f"N{i}", "comfort_zone": "second", "seats": 100}
+                for i in range(seats // 100 + 1)
+            ],
         }
         call("PUT", "/v1/services/WH1", role="operator", json=service).raise_for_status()
         day = (dt.date.today() + dt.timedelta(days=20)).isoformat()
@@ -140,6 +151,11 @@ def main() -> int:
         started = time.time()
         left = args.bookings
         while left:
+            if args.spaced:
+                call("POST", "/v1/bookings", json=one).raise_for_status()
+                time.sleep(args.spaced)
+                left -= 1
+                continue
             chunk = min(left, 1000)
             call("POST", "/v1/batches", json={"bookings": [one] * chunk}).raise_for_status()
             left -= chunk
@@ -152,7 +168,9 @@ def main() -> int:
     last = max(at for at, _ in arrivals.values())
     span = last - min(commits)
     print(
-        f"{args.bookings} bookings submitted in batches; webhook worker concurrency "
+        f"{args.bookings} bookings submitted "
+        f"{f'one every {args.spaced} s' if args.spaced else 'in batches'}; "
+        "webhook worker concurrency "
         f"{args.hook_concurrency}"
     )
     print(f"  all events delivered {last - started:.1f} s after the first submission")
