@@ -18,6 +18,7 @@ PURGE_TASK = "bookings.purge"
 WEBHOOK_QUEUE = "webhooks"
 DELIVER_TASK = "webhooks.deliver"
 WEBHOOK_SWEEP_TASK = "webhooks.sweep"
+WEBHOOK_PURGE_TASK = "webhooks.purge"
 
 
 def make_config(settings: Settings) -> dict[str, Any]:
@@ -65,6 +66,10 @@ def make_config(settings: Settings) -> dict[str, Any]:
             "sweep-webhook-deliveries": {
                 "task": WEBHOOK_SWEEP_TASK,
                 "schedule": settings.sweep_interval_seconds,
+            },
+            "forget-webhook-deliveries": {
+                "task": WEBHOOK_PURGE_TASK,
+                "schedule": settings.retention_interval_seconds,
             },
             "forget-past-retention": {
                 "task": PURGE_TASK,

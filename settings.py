@@ -110,6 +110,9 @@ class Settings:
     webhook_retry_max_delay_seconds: float = 4 * 3600.0
     webhook_retry_hours: float = 24.0
     webhook_lease_seconds: float = 30.0
+    # Delivered and given-up deliveries leave the delivery log this many days after their
+    # event (beat's `webhooks.purge`, every RETENTION_INTERVAL_SECONDS); pending ones stay.
+    webhook_log_retention_days: int = 30
     flower_user: str = "admin"
     flower_password: str = ""
     extra: dict[str, str] = field(default_factory=dict)
@@ -202,6 +205,8 @@ def _check_webhooks(s: Settings) -> None:
         raise SettingsError("WEBHOOK_RETRY_MAX_DELAY_SECONDS must be at least the base")
     if s.webhook_lease_seconds <= 2 * s.webhook_timeout_seconds:
         raise SettingsError("WEBHOOK_LEASE_SECONDS must be more than twice the timeout")
+    if s.webhook_log_retention_days < 1:
+        raise SettingsError("WEBHOOK_LOG_RETENTION_DAYS must be at least 1")
 
 
 def _check_logs(s: Settings) -> None:

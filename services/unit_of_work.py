@@ -143,6 +143,9 @@ class Webhooks(Protocol):
     def mark_enqueued(self, deliveries: Sequence[uuid.UUID], at: dt.datetime | None) -> None:
         """Their message is sent now (or is meant for `at`)."""
 
+    def forget(self, older_than_days: int, limit: int) -> int:
+        """Drop up to `limit` delivered or given-up deliveries of events older; how many."""
+
 
 class UnitOfWork(Protocol):
     @property

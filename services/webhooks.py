@@ -209,6 +209,24 @@ def _attempt(claimed: ClaimedDelivery, post: Post, policy: RetryPolicy, clock: C
     return judge(answer, claimed, clock(), policy)
 
 
+PURGE_CHUNK = 1000  # rows per transaction
+
+
+def forget_deliveries(unit_of_work: UnitOfWorkFactory, retention_days: int) -> int:
+    """Drop the ended deliveries past their retention, a chunk per transaction."""
+    total = 0
+    while True:
+        with unit_of_work() as uow:
+            dropped = uow.webhooks.forget(retention_days, PURGE_CHUNK)
+            uow.commit()
+        total += dropped
+        if dropped < PURGE_CHUNK:
+            break
+    if total:
+        log.info("webhook retention: %d deliveries forgotten", total)
+    return total
+
+
 def sweep_deliveries(
     unit_of_work: UnitOfWorkFactory,
     grace_seconds: float,

@@ -219,6 +219,9 @@ class SqlWebhooks:
     def mark_enqueued(self, deliveries: Sequence[uuid.UUID], at: dt.datetime | None) -> None:
         webhook_repo.mark_enqueued(self.conn, deliveries, at)
 
+    def forget(self, older_than_days: int, limit: int) -> int:
+        return webhook_repo.forget(self.conn, older_than_days, limit)
+
 
 class SqlUnitOfWork:
     """`with SqlUnitOfWork(engine, cache) as uow: ...; uow.commit()`."""

@@ -222,6 +222,21 @@ def mark_enqueued(
     )
 
 
+def forget(conn: Connection, older_than_days: int, limit: int) -> int:
+    """Delete up to `limit` ended deliveries whose event is older than the retention."""
+    d = deliveries_t.c
+    chosen = (
+        select(d.id)
+        .where(
+            d.status.in_([DeliveryStatus.DELIVERED, DeliveryStatus.FAILED]),
+            d.created_at < func.now() - text(f"interval '{int(older_than_days)} days'"),
+        )
+        .limit(limit)
+        .scalar_subquery()
+    )
+    return conn.execute(delete(deliveries_t).where(d.id.in_(chosen))).rowcount
+
+
 def deliveries_page(
     conn: Connection, owner: str, endpoint: str, before: int | None, limit: int
 ) -> list[Any]:

@@ -7,9 +7,9 @@ import uuid
 
 from celery import Celery, Task
 
-from celeryconfig import DELIVER_TASK, WEBHOOK_SWEEP_TASK
+from celeryconfig import DELIVER_TASK, WEBHOOK_PURGE_TASK, WEBHOOK_SWEEP_TASK
 from domain.webhooks import RetryPolicy
-from services.webhooks import deliver, sweep_deliveries
+from services.webhooks import deliver, forget_deliveries, sweep_deliveries
 from settings import Settings
 from storage import webhook_http
 from tasks.bookings import RETRYABLE
@@ -56,4 +56,11 @@ def register(app: Celery) -> None:
             get_runtime(settings).unit_of_work,
             settings.sweep_queued_after_seconds,
             lambda d: enqueue_delivery(app, d),
+        )
+
+    @app.task(name=WEBHOOK_PURGE_TASK, ignore_result=True)
+    def purge_webhook_log() -> int:
+        """Forget delivered and given-up deliveries past WEBHOOK_LOG_RETENTION_DAYS."""
+        return forget_deliveries(
+            get_runtime(settings).unit_of_work, settings.webhook_log_retention_days
         )

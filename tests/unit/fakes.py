@@ -80,6 +80,7 @@ class DeliveryRow:
     sent: bool = True  # its message is out
     last_response_status: int | None = None
     retry_from: dt.datetime = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    old: bool = False  # its event is past the retention, as the test says
 
 
 @dataclass
@@ -391,6 +392,17 @@ class FakeWebhooks:
     def mark_enqueued(self, deliveries: Sequence[uuid.UUID], at: dt.datetime | None) -> None:
         for key in deliveries:
             self.uow.state.deliveries[key].sent = True
+
+    def forget(self, older_than_days: int, limit: int) -> int:
+        rows = self.uow.state.deliveries
+        old = [
+            k
+            for k, r in rows.items()
+            if r.status != DeliveryStatus.PENDING and r.old and older_than_days > 0
+        ][:limit]
+        for key in old:
+            del rows[key]
+        return len(old)
 
 
 class FakeTimetable:

@@ -228,3 +228,23 @@ def test_redelivery_is_for_the_endpoints_owner_only(uow) -> None:
 
     assert uow.state.deliveries[delivery].status == DeliveryStatus.PENDING
     assert deliver(uow, Receiver(Answer(200)), delivery).status == DeliveryStatus.DELIVERED
+
+
+def test_ended_deliveries_past_retention_are_forgotten_in_chunks_pending_ones_kept(
+    uow, monkeypatch
+) -> None:
+    monkeypatch.setattr(webhooks, "PURGE_CHUNK", 2)
+    register(uow)
+    for _ in range(6):
+        submit(uow, Outbox(), booking([ticket("LON", "PAR")]))
+    seat_all(uow)
+    rows = list(uow.state.deliveries.values())
+    for row in rows[:5]:
+        row.old = True
+    for row in rows[:4]:
+        row.status = DeliveryStatus.DELIVERED
+    rows[4].status = DeliveryStatus.PENDING  # old, but still to be delivered: kept
+    rows[5].status = DeliveryStatus.FAILED  # ended, but recent: kept
+
+    assert webhooks.forget_deliveries(uow, 30) == 4
+    assert sorted(r.status for r in uow.state.deliveries.values()) == ["failed", "pending"]
