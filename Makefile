@@ -4,8 +4,10 @@
 #               foreground under supervisord, which restarts any that dies: the
 #               API at http://127.0.0.1:8000 (nginx in front of gunicorn, which
 #               listens on .run/gunicorn.sock), Flower at http://127.0.0.1:5555
-#               (user admin, password in .run/flower_password), a Celery worker
-#               and beat. Ctrl-C stops them all. `make token` prints a bearer token.
+#               (user admin, password in .run/flower_password), a Celery worker,
+#               a webhook worker (queue webhooks; WEBHOOK_ALLOW_PRIVATE=1 lets it
+#               call receivers on this machine) and beat. Ctrl-C stops them all.
+#               `make token` prints a bearer token.
 #   make test   ruff, mypy (domain and use cases, strict) and the unit tests, which need
 #               no server and stop at the first failure; then the integration, e2e
 #               and fault tests against database rail_test and Redis db 15.
@@ -95,9 +97,10 @@ FLOWER_USER ?= admin
 LOG_FORMAT ?= console
 supervisor_env = $(with_secrets) export RAIL_RUN_DIR=$(CURDIR)/.run API_PORT=$(PORT) \
 	  FLOWER_PORT=$(FLOWER_PORT) FLOWER_USER='$(FLOWER_USER)' LOG_FORMAT='$(LOG_FORMAT)' \
-	  PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.run/prometheus
+	  PROMETHEUS_MULTIPROC_DIR=$(CURDIR)/.run/prometheus \
+	  WEBHOOK_ALLOW_PRIVATE="$${WEBHOOK_ALLOW_PRIVATE:-1}"
 
-run: seed ## migrate + seed, then API, worker, beat and Flower in the foreground, kept up
+run: seed ## migrate + seed, then API, workers (bookings, webhooks), beat and Flower in the foreground, kept up
 	@mkdir -p .run/prometheus && rm -f .run/prometheus/*.db
 	@echo "API: http://127.0.0.1:$(PORT)  Flower: http://127.0.0.1:$(FLOWER_PORT)  (Ctrl-C stops all)"
 	@echo "Secrets: JWT_SECRET in .run/jwt_secret unless set, Flower's password ($(FLOWER_USER)) in .run/flower_password"

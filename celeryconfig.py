@@ -15,6 +15,11 @@ ALLOCATE_TASK = "bookings.allocate"
 SERVE_TASK = "bookings.serve_departure"
 SWEEP_TASK = "bookings.sweep"
 PURGE_TASK = "bookings.purge"
+# Webhooks have their own queue and workers: a slow receiver never delays an allocation.
+WEBHOOK_QUEUE = "webhooks"
+DELIVER_TASK = "webhooks.deliver"
+WEBHOOK_SWEEP_TASK = "webhooks.sweep"
+WEBHOOK_PURGE_TASK = "webhooks.purge"
 
 
 def make_config(settings: Settings) -> dict[str, Any]:
@@ -54,10 +59,19 @@ def make_config(settings: Settings) -> dict[str, Any]:
         # booking would double the API's Redis publishes for little.
         "worker_send_task_events": True,
         "task_send_sent_event": False,
+        "task_routes": {"webhooks.*": {"queue": WEBHOOK_QUEUE}},
         "timezone": "UTC",
         "enable_utc": True,
         "beat_schedule": {
             "sweep-stale-jobs": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_seconds},
+            "sweep-webhook-deliveries": {
+                "task": WEBHOOK_SWEEP_TASK,
+                "schedule": settings.sweep_interval_seconds,
+            },
+            "forget-webhook-deliveries": {
+                "task": WEBHOOK_PURGE_TASK,
+                "schedule": settings.retention_interval_seconds,
+            },
             "forget-past-retention": {
                 "task": PURGE_TASK,
                 "schedule": settings.retention_interval_seconds,

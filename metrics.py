@@ -54,6 +54,17 @@ DEPENDENCY_UNAVAILABLE = Counter(
     "Requests answered 503 because a server did not answer, by server (postgresql, redis).",
     ["server"],
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "rail_webhook_attempts_total",
+    "Webhook delivery attempts, by what became of the delivery (delivered, pending: to be "
+    "tried again, failed: given up).",
+    ["status"],
+)
+WEBHOOK_COMMIT_TO_DELIVERY = Histogram(
+    "rail_webhook_commit_to_delivery_seconds",
+    "From the commit of the change a webhook reports to the receiver's 2xx answer.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600, 3600, 86400),
+)
 ENQUEUE_FAILED = Counter(
     "rail_enqueue_failed_total",
     "Committed jobs whose message could not be sent; the sweeper sends them later.",

@@ -104,6 +104,20 @@ class Settings:
     # processes take theirs from --loglevel). See logs.py.
     log_format: str = "json"
     log_level: str = "INFO"
+    # Webhooks: a URL on a loopback, private, link-local or metadata address is refused
+    # unless this is set (`make run` sets it, for receivers on this machine); each attempt
+    # gives up after the timeout (to connect, then to answer); failed ones are tried again
+    # with exponential backoff (base, doubling up to the largest delay) for the retry
+    # window (at least 24 hours); a worker holds a delivery for the lease at most.
+    webhook_allow_private: bool = False
+    webhook_timeout_seconds: float = 5.0
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_max_delay_seconds: float = 4 * 3600.0
+    webhook_retry_hours: float = 24.0
+    webhook_lease_seconds: float = 30.0
+    # Delivered and given-up deliveries leave the delivery log this many days after their
+    # event (beat's `webhooks.purge`, every RETENTION_INTERVAL_SECONDS); pending ones stay.
+    webhook_log_retention_days: int = 30
     flower_user: str = "admin"
     flower_password: str = ""
     extra: dict[str, str] = field(default_factory=dict)
@@ -133,6 +147,11 @@ def load_settings(environ: dict[str, str] | None = None, **overrides: object) ->
 
 
 def _convert(name: str, type_name: object, raw: str) -> object:
+    if type_name in ("bool", bool):
+        lowered = raw.strip().lower()
+        if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise SettingsError(f"{name.upper()} must be 1 or 0 (true or false), got {raw!r}")
+        return lowered in ("1", "true", "yes", "on")
     try:
         if type_name in ("int", int):
             return int(raw)
@@ -176,6 +195,7 @@ def _check(s: Settings) -> None:
         raise SettingsError("BOOKING_HORIZON_DAYS must not be negative")
     _check_allocation(s)
     _check_logs(s)
+    _check_webhooks(s)
 
 
 def _check_allocation(s: Settings) -> None:
@@ -185,6 +205,21 @@ def _check_allocation(s: Settings) -> None:
         raise SettingsError("ALLOCATION_WAKE_UPS must be 'departure' or 'job'")
     if s.wake_up_ttl_seconds <= 0:
         raise SettingsError("WAKE_UP_TTL_SECONDS must be positive")
+
+
+def _check_webhooks(s: Settings) -> None:
+    if s.webhook_retry_hours < 24:
+        raise SettingsError("WEBHOOK_RETRY_HOURS must be at least 24")
+    if not 0 < s.webhook_timeout_seconds <= 60:
+        raise SettingsError("WEBHOOK_TIMEOUT_SECONDS must be more than 0 and at most 60")
+    if s.webhook_retry_base_seconds <= 0:
+        raise SettingsError("WEBHOOK_RETRY_BASE_SECONDS must be more than 0")
+    if s.webhook_retry_max_delay_seconds < s.webhook_retry_base_seconds:
+        raise SettingsError("WEBHOOK_RETRY_MAX_DELAY_SECONDS must be at least the base")
+    if s.webhook_lease_seconds <= 2 * s.webhook_timeout_seconds:
+        raise SettingsError("WEBHOOK_LEASE_SECONDS must be more than twice the timeout")
+    if s.webhook_log_retention_days < 1:
+        raise SettingsError("WEBHOOK_LOG_RETENTION_DAYS must be at least 1")
 
 
 def _check_logs(s: Settings) -> None:

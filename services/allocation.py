@@ -42,6 +42,7 @@ from domain.job import ENDED, ClaimedJob, JobStatus
 from domain.quotas import QuotaExceeded, check_seats
 from domain.seating import Occupancy, choose_seats
 from domain.timetable import ServiceTimetable
+from services import webhooks
 from services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from settings import Settings
 from storage import wake_ups
@@ -174,6 +175,7 @@ def serve_departure(
                 if not uow.jobs.finish(job, booking_id, None if error is None else error.to_json()):
                     raise Fenced(str(job.id))
                 uow.events.add(_ended(job, booking_id, error))
+                uow.webhooks.add(webhooks.job_ended(job, booking_id, error))
                 ended.append((job, None if error is None else error.code))
                 if booking_id is None:
                     result.failed += 1

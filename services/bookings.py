@@ -21,6 +21,7 @@ from domain.errors import IdempotencyConflict, NotFound, UnknownService
 from domain.history import Action, Event
 from domain.job import KnownJob, NewJob, WakeUp
 from domain.timetable import ServiceTimetable
+from services import webhooks
 from services.admission import Admission
 from services.unit_of_work import UnitOfWork
 from settings import Settings
@@ -126,4 +127,5 @@ def cancel_booking(uow: UnitOfWork, caller: Identity, reference: str) -> None:
         booking_id, owner, cancelled = uow.bookings.cancel(reference, caller.owner_filter())
         if cancelled:
             uow.events.add(Event(Action.CANCELLED, caller, owner, booking=booking_id))
+            uow.webhooks.add(webhooks.booking_cancelled(owner, reference))
         uow.commit()

@@ -18,6 +18,7 @@ import metrics
 from domain.errors import Code, JobError
 from domain.history import SWEEPER, Action, Event
 from domain.job import JobStatus, WakeUp
+from services import webhooks
 from services.unit_of_work import UnitOfWorkFactory
 from settings import Settings
 
@@ -54,6 +55,7 @@ def sweep(
                     uow.events.add(
                         Event(Action.FAILED, SWEEPER, job.owner, job=job.id, details=details)
                     )
+                    uow.webhooks.add(webhooks.job_given_up(job.id, job.owner, error))
                     result.failed += 1
                     failed.append(job.id)
             else:

@@ -25,6 +25,7 @@ from domain.job import AcceptedBooking, ClaimedJob, JobStatus, KnownJob, NewJob,
 from domain.quotas import QuotaOverride
 from domain.seating import Assignment, Occupancy
 from domain.timetable import ServiceTimetable
+from domain.webhooks import ClaimedDelivery, Outcome, Outgoing
 
 
 class Jobs(Protocol):
@@ -115,6 +116,37 @@ class Timetable(Protocol):
         """Hold the service against timetable changes until the end; False if missing."""
 
 
+class Webhooks(Protocol):
+    def add(self, event: Outgoing) -> None:
+        """Put the event in the outbox, in this unit of work, for each of its owner's
+        endpoints that subscribe to it; sent once committed."""
+
+    def put(self, owner: str, endpoint: str, url: str, events: Sequence[str], secret: str) -> bool:
+        """Register or replace an endpoint (a replaced one keeps its secret and is enabled
+        again); whether it is new."""
+
+    def remove(self, owner: str, endpoint: str) -> bool: ...
+
+    def redeliver(self, owner: str, endpoint: str, delivery: uuid.UUID) -> bool:
+        """Make a delivery pending again, due now, with a new retry window; sent once
+        committed. False if there is no such delivery."""
+
+    def claim(self, delivery: uuid.UUID, lease_seconds: float) -> ClaimedDelivery | None:
+        """Take a pending, due delivery that nobody holds, for one more attempt."""
+
+    def record(self, claimed: ClaimedDelivery, outcome: Outcome) -> bool:
+        """Write an attempt's outcome, unless a newer attempt owns the delivery."""
+
+    def due(self, grace_seconds: float, limit: int) -> list[uuid.UUID]:
+        """Pending deliveries due whose message is lost or whose worker died."""
+
+    def mark_enqueued(self, deliveries: Sequence[uuid.UUID], at: dt.datetime | None) -> None:
+        """Their message is sent now (or is meant for `at`)."""
+
+    def forget(self, older_than_days: int, limit: int) -> int:
+        """Drop up to `limit` delivered or given-up deliveries of events older; how many."""
+
+
 class UnitOfWork(Protocol):
     @property
     def jobs(self) -> Jobs: ...
@@ -128,6 +160,8 @@ class UnitOfWork(Protocol):
     def timetable(self) -> Timetable: ...
     @property
     def events(self) -> Events: ...
+    @property
+    def webhooks(self) -> Webhooks: ...
 
     def __enter__(self) -> Self: ...
 

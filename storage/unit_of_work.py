@@ -2,13 +2,19 @@
 
 It implements services/unit_of_work.py's UnitOfWork; the queries themselves are the
 functions of storage/*_repo.py, which these classes bind to the transaction's connection.
+
+Webhook events (the outbox) are gathered during the unit of work and written just before
+it commits, in its transaction; once committed, their deliveries are handed to `publish`
+(the process's sender of webhook messages), as cosmicpython's message bus does with the
+events a unit of work collected. A lost message is the sweeper's to find.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -23,7 +29,8 @@ from domain.job import AcceptedBooking, ClaimedJob, JobStatus, KnownJob, NewJob,
 from domain.quotas import QuotaOverride
 from domain.seating import Assignment, Occupancy
 from domain.timetable import ServiceTimetable
-from storage import batch_repo, booking_repo, job_repo, quota_repo, timetable_repo
+from domain.webhooks import ClaimedDelivery, Outcome, Outgoing
+from storage import batch_repo, booking_repo, job_repo, quota_repo, timetable_repo, webhook_repo
 from storage.timetable_cache import ServiceLookup, TimetableCache
 
 
@@ -166,6 +173,56 @@ class SqlTimetable:
         return timetable_repo.lock_service(self.conn, service_id)
 
 
+log = logging.getLogger(__name__)
+
+# Sends the messages of committed webhook deliveries (tasks/webhook_sending.py).
+Publish = Callable[[Sequence[uuid.UUID]], None]
+
+
+class SqlWebhooks:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.outbox: list[Outgoing] = []
+        self.to_send: list[uuid.UUID] = []
+
+    def add(self, event: Outgoing) -> None:
+        self.outbox.append(event)
+
+    def flush(self) -> None:
+        """Write the gathered events' deliveries (in the transaction, before its commit)."""
+        if self.outbox:
+            now = dt.datetime.now(dt.UTC)
+            self.to_send += webhook_repo.write_outbox(self.conn, self.outbox, now)
+            self.outbox = []
+
+    def put(self, owner: str, endpoint: str, url: str, events: Sequence[str], secret: str) -> bool:
+        return webhook_repo.put_endpoint(self.conn, owner, endpoint, url, events, secret)
+
+    def remove(self, owner: str, endpoint: str) -> bool:
+        return webhook_repo.delete_endpoint(self.conn, owner, endpoint)
+
+    def redeliver(self, owner: str, endpoint: str, delivery: uuid.UUID) -> bool:
+        found = webhook_repo.redeliver(self.conn, owner, endpoint, delivery)
+        if found:
+            self.to_send.append(delivery)
+        return found
+
+    def claim(self, delivery: uuid.UUID, lease_seconds: float) -> ClaimedDelivery | None:
+        return webhook_repo.claim(self.conn, delivery, lease_seconds)
+
+    def record(self, claimed: ClaimedDelivery, outcome: Outcome) -> bool:
+        return webhook_repo.record(self.conn, claimed, outcome)
+
+    def due(self, grace_seconds: float, limit: int) -> list[uuid.UUID]:
+        return webhook_repo.due(self.conn, grace_seconds, limit)
+
+    def mark_enqueued(self, deliveries: Sequence[uuid.UUID], at: dt.datetime | None) -> None:
+        webhook_repo.mark_enqueued(self.conn, deliveries, at)
+
+    def forget(self, older_than_days: int, limit: int) -> int:
+        return webhook_repo.forget(self.conn, older_than_days, limit)
+
+
 class SqlUnitOfWork:
     """`with SqlUnitOfWork(engine, cache) as uow: ...; uow.commit()`."""
 
@@ -176,10 +233,14 @@ class SqlUnitOfWork:
     quotas: SqlQuotas
     timetable: SqlTimetable
     events: SqlEvents
+    webhooks: SqlWebhooks
 
-    def __init__(self, engine: Engine, timetables: TimetableCache) -> None:
+    def __init__(
+        self, engine: Engine, timetables: TimetableCache, publish: Publish | None = None
+    ) -> None:
         self.engine = engine
         self.timetables = timetables
+        self.publish = publish
 
     def __enter__(self) -> Self:
         self.conn = self.engine.connect()
@@ -190,6 +251,7 @@ class SqlUnitOfWork:
         self.quotas = SqlQuotas(self.conn)
         self.timetable = SqlTimetable(self.conn, self.timetables)
         self.events = SqlEvents(self.conn)
+        self.webhooks = SqlWebhooks(self.conn)
         return self
 
     def __exit__(
@@ -207,4 +269,13 @@ class SqlUnitOfWork:
             self.conn.close()
 
     def commit(self) -> None:
+        self.webhooks.flush()
         self.conn.commit()
+        sent, self.webhooks.to_send = self.webhooks.to_send, []
+        if sent and self.publish is not None:
+            try:
+                self.publish(sent)
+            except Exception as error:  # committed: the sweeper sends them
+                log.warning(
+                    "could not send %d webhook deliveries (%r); the sweeper will", len(sent), error
+                )

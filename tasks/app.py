@@ -18,9 +18,10 @@ def create_celery(settings: Settings | None = None) -> Celery:
     app = make_sender(settings)
     app.rail_settings = settings  # type: ignore[attr-defined]
     _set_up_logs(settings)
-    from tasks import bookings
+    from tasks import bookings, webhooks
 
     bookings.register(app)
+    webhooks.register(app)
 
     app.steps["worker"].add(RefuseWithoutSecrets)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -18,7 +19,8 @@ from storage import notify
 from storage.engine import make_engine
 from storage.timetable_cache import TimetableCache
 from storage.unit_of_work import SqlUnitOfWork
-from tasks.sending import send_serve
+from tasks.sending import make_sender, send_serve
+from tasks.webhook_sending import publisher
 
 
 @dataclass
@@ -29,9 +31,16 @@ class Runtime:
     # Sends the message that serves a departure (the worker's Celery app, in get_runtime).
     send_serve: Callable[[str, dt.date], None]
     timetables: TimetableCache = field(default_factory=TimetableCache)
+    sender: Celery | None = None  # made on first use: sends webhook deliveries' messages
 
     def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.timetables)
+        return SqlUnitOfWork(self.engine, self.timetables, self.publish)
+
+    def publish(self, deliveries: Sequence[uuid.UUID]) -> None:
+        """Send the messages of committed webhook deliveries."""
+        if self.sender is None:
+            self.sender = make_sender(self.settings)
+        publisher(self.sender)(deliveries)
 
     def announce(self, jobs: Sequence[ClaimedJob]) -> None:
         """Wake the clients waiting on these jobs (and their batches)."""

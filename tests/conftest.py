@@ -67,6 +67,12 @@ def _test_env() -> dict[str, str]:
     env.setdefault("SWEEP_INTERVAL_SECONDS", "1")
     env.setdefault("SWEEP_QUEUED_AFTER_SECONDS", "3")
     env.setdefault("JOB_LEASE_SECONDS", "10")
+    # Webhooks to receivers the tests run on 127.0.0.1, retried within seconds, not hours
+    # (tests/app holds the app to the production rule on addresses).
+    env.setdefault("WEBHOOK_ALLOW_PRIVATE", "1")
+    env.setdefault("WEBHOOK_RETRY_BASE_SECONDS", "0.5")
+    env.setdefault("WEBHOOK_TIMEOUT_SECONDS", "1.5")
+    env.setdefault("WEBHOOK_LEASE_SECONDS", "4")
     # Always the session's own directory, never a running system's.
     env["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
     return env
@@ -290,6 +296,7 @@ class WorkerPool:
     def __init__(self, logdir: Path) -> None:
         self.logdir = logdir
         self.procs: list[subprocess.Popen] = []
+        self.hooks: subprocess.Popen | None = None  # the webhook deliveries' worker
 
     def start(
         self,
@@ -297,7 +304,10 @@ class WorkerPool:
         concurrency: int = 2,
         beat: bool = False,
         env: dict[str, str] | None = None,
+        queues: str = "celery",
     ) -> subprocess.Popen:
+        """A worker on `queues`: "celery" (allocation, the sweeps) or "webhooks" (deliveries,
+        kept apart as `make run` keeps them)."""
         args = [
             sys.executable,
             "-m",
@@ -311,6 +321,8 @@ class WorkerPool:
             f"{name}-{uuid.uuid4().hex[:6]}@%h",
             "--without-gossip",
             "--without-mingle",
+            "-Q",
+            queues,
         ]
         if beat:
             args += ["--beat", "--schedule", str(self.logdir / f"beat-{name}")]
@@ -334,9 +346,11 @@ class WorkerPool:
 
 @pytest.fixture(scope="session")
 def workers(database: str, redis_client: redis.Redis, tmp_path_factory) -> Iterator[WorkerPool]:
-    """A running worker with the beat sweeper; tests may start more."""
+    """A running worker with the beat sweeper, and one for webhook deliveries
+    (`pool.hooks`); tests may start more."""
     pool = WorkerPool(tmp_path_factory.mktemp("workers"))
     pool.start("main", concurrency=2, beat=True)
+    pool.hooks = pool.start("hooks", concurrency=2, queues="webhooks")
     time.sleep(1.0)
     yield pool
     pool.stop_all()

@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         ratelimit,
         requests_log,
         timetable,
+        webhooks,
     )
 
     api = RailApi(app)
@@ -88,7 +89,8 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
         "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     )
     api.spec.options["security"] = [{"bearer": []}]
-    for blueprint in (timetable.blp, departures.blp, bookings.blp, batches.blp, quotas.blp):
+    blueprints = (timetable.blp, departures.blp, bookings.blp, batches.blp, quotas.blp)
+    for blueprint in (*blueprints, webhooks.blp):
         api.register_blueprint(blueprint, url_prefix="/v1")
     requests_log.register(app)  # first: the request id is bound before anything logs
     ops.register(app)  # its request timer starts before authentication

@@ -16,6 +16,7 @@ from settings import Settings
 from storage.notify import Listener
 from storage.timetable_cache import ServiceLookup
 from storage.unit_of_work import SqlUnitOfWork
+from tasks.webhook_sending import publisher
 
 
 def engine() -> Engine:
@@ -48,7 +49,7 @@ def celery() -> Celery:
 def unit_of_work() -> SqlUnitOfWork:
     """A new unit of work on the app's engine, for one use case."""
     rail = current_app.extensions["rail"]
-    return SqlUnitOfWork(rail["engine"], rail["timetables"])
+    return SqlUnitOfWork(rail["engine"], rail["timetables"], publisher(rail["celery"]))
 
 
 def sender() -> Callable[[WakeUp], None]:

@@ -90,7 +90,7 @@ def supervised(tmp_path, own_redis, database, settings):
 
 def all_running(system: Supervised) -> bool:
     status = system.status()
-    return set(status) == {"nginx", "web", "worker", "beat", "flower"} and all(
+    return set(status) == {"nginx", "web", "worker", "webhooks", "beat", "flower"} and all(
         state == "RUNNING" for state, _ in status.values()
     )
 
@@ -128,7 +128,7 @@ def test_each_process_killed_in_turn_comes_back_and_the_system_books(supervised)
     service = supervised.api.make_service()
     assert books(supervised.api, service, 0)
 
-    for n, name in enumerate(["worker", "web", "nginx", "beat", "flower"], start=1):
+    for n, name in enumerate(["worker", "webhooks", "web", "nginx", "beat", "flower"], start=1):
         _, pid = supervised.status()[name]
         os.kill(pid, signal.SIGKILL)
         wait_for(

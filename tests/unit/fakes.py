@@ -29,6 +29,7 @@ from domain.job import (
 from domain.quotas import QuotaOverride
 from domain.seating import Assignment, Occupancy
 from domain.timetable import ServiceTimetable
+from domain.webhooks import ClaimedDelivery, DeliveryStatus, Outcome, Outgoing
 
 
 @dataclass
@@ -60,6 +61,29 @@ class BookingRow:
 
 
 @dataclass
+class EndpointRow:
+    url: str
+    events: list[str]
+    secret: str
+    enabled: bool = True
+
+
+@dataclass
+class DeliveryRow:
+    owner: str
+    endpoint: str
+    event: Outgoing
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    attempts: int = 0
+    held: bool = False  # a worker's lease is live, as the test says
+    due: bool = True  # next_attempt_at has come, as the test says
+    sent: bool = True  # its message is out
+    last_response_status: int | None = None
+    retry_from: dt.datetime = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    old: bool = False  # its event is past the retention, as the test says
+
+
+@dataclass
 class State:
     """Everything the fake database holds."""
 
@@ -69,6 +93,9 @@ class State:
     overrides: dict[str, QuotaOverride] = field(default_factory=dict)
     services: dict[str, ServiceTimetable] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
+    outbox: list[Outgoing] = field(default_factory=list)  # every event reported
+    endpoints: dict[tuple[str, str], EndpointRow] = field(default_factory=dict)
+    deliveries: dict[uuid.UUID, DeliveryRow] = field(default_factory=dict)
     last_id: int = 0
 
     def next_id(self) -> int:
@@ -295,6 +322,91 @@ class FakeEvents:
         self.uow.state.events.append(event)
 
 
+class FakeWebhooks:
+    """The outbox: deliveries written with the unit of work; `sent` lists what its commit
+    handed to the workers."""
+
+    def __init__(self, uow: FakeUnitOfWork) -> None:
+        self.uow = uow
+        self.sent: list[uuid.UUID] = []
+
+    def add(self, event: Outgoing) -> None:
+        state = self.uow.state
+        state.outbox.append(event)
+        for (owner, name), row in state.endpoints.items():
+            if owner == event.owner and row.enabled and str(event.type) in row.events:
+                state.deliveries[uuid.uuid4()] = DeliveryRow(owner, name, event)
+
+    def put(self, owner: str, endpoint: str, url: str, events: Sequence[str], secret: str) -> bool:
+        found = self.uow.state.endpoints.get((owner, endpoint))
+        if found is None:
+            self.uow.state.endpoints[(owner, endpoint)] = EndpointRow(url, list(events), secret)
+            return True
+        found.url, found.events, found.enabled = url, list(events), True
+        return False
+
+    def remove(self, owner: str, endpoint: str) -> bool:
+        return self.uow.state.endpoints.pop((owner, endpoint), None) is not None
+
+    def redeliver(self, owner: str, endpoint: str, delivery: uuid.UUID) -> bool:
+        row = self.uow.state.deliveries.get(delivery)
+        if row is None or (row.owner, row.endpoint) != (owner, endpoint):
+            return False
+        row.status, row.held, row.due = DeliveryStatus.PENDING, False, True
+        return True
+
+    def claim(self, delivery: uuid.UUID, lease_seconds: float) -> ClaimedDelivery | None:
+        row = self.uow.state.deliveries.get(delivery)
+        if row is None or row.status != DeliveryStatus.PENDING or row.held or not row.due:
+            return None
+        row.attempts += 1
+        row.held = True
+        endpoint = self.uow.state.endpoints[(row.owner, row.endpoint)]
+        body = {"type": str(row.event.type), "timestamp": "t", "data": row.event.data}
+        return ClaimedDelivery(
+            delivery,
+            row.attempts,
+            row.owner,
+            row.endpoint,
+            endpoint.url,
+            endpoint.secret,
+            body,
+            row.retry_from,
+            endpoint.enabled,
+        )
+
+    def record(self, claimed: ClaimedDelivery, outcome: Outcome) -> bool:
+        row = self.uow.state.deliveries[claimed.id]
+        if row.attempts != claimed.attempt or row.status != DeliveryStatus.PENDING:
+            return False
+        row.status, row.held = outcome.status, False
+        row.last_response_status = outcome.response_status
+        row.due = outcome.next_attempt_at is None
+        if outcome.disable_endpoint:
+            self.uow.state.endpoints[(row.owner, row.endpoint)].enabled = False
+        return True
+
+    def due(self, grace_seconds: float, limit: int) -> list[uuid.UUID]:
+        rows = self.uow.state.deliveries.items()
+        found = [k for k, r in rows if r.status == DeliveryStatus.PENDING and r.due and not r.held]
+        return [k for k in found if not self.uow.state.deliveries[k].sent][:limit]
+
+    def mark_enqueued(self, deliveries: Sequence[uuid.UUID], at: dt.datetime | None) -> None:
+        for key in deliveries:
+            self.uow.state.deliveries[key].sent = True
+
+    def forget(self, older_than_days: int, limit: int) -> int:
+        rows = self.uow.state.deliveries
+        old = [
+            k
+            for k, r in rows.items()
+            if r.status != DeliveryStatus.PENDING and r.old and older_than_days > 0
+        ][:limit]
+        for key in old:
+            del rows[key]
+        return len(old)
+
+
 class FakeTimetable:
     def __init__(self, uow: FakeUnitOfWork) -> None:
         self.uow = uow
@@ -320,6 +432,7 @@ class FakeUnitOfWork:
         self.quotas = FakeQuotas(self)
         self.timetable = FakeTimetable(self)
         self.events = FakeEvents(self)
+        self.webhooks = FakeWebhooks(self)
         self.commits = 0
         self._before: State | None = None
 
