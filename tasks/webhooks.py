@@ -38,7 +38,7 @@ def register(app: Celery) -> None:
         """One attempt at one delivery, if it is due and nobody holds it."""
         try:
             outcome = deliver(
-                get_runtime(settings).unit_of_work,
+                get_runtime(settings, app).unit_of_work,
                 post,
                 retry_policy(settings),
                 settings.webhook_lease_seconds,
@@ -53,7 +53,7 @@ def register(app: Celery) -> None:
     def sweep_webhooks() -> int:
         """Send again the deliveries whose message was lost or whose worker died."""
         return sweep_deliveries(
-            get_runtime(settings).unit_of_work,
+            get_runtime(settings, app).unit_of_work,
             settings.sweep_queued_after_seconds,
             lambda d: enqueue_delivery(app, d),
         )
@@ -62,5 +62,5 @@ def register(app: Celery) -> None:
     def purge_webhook_log() -> int:
         """Forget delivered and given-up deliveries past WEBHOOK_LOG_RETENTION_DAYS."""
         return forget_deliveries(
-            get_runtime(settings).unit_of_work, settings.webhook_log_retention_days
+            get_runtime(settings, app).unit_of_work, settings.webhook_log_retention_days
         )
