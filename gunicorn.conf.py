@@ -46,6 +46,14 @@ def child_exit(server: Any, worker: Any) -> None:
         multiprocess.mark_process_dead(metrics.process_id(worker.pid), directory)
 
 
+def post_worker_init(worker: Any) -> None:
+    """The app is loaded in this worker: subscribe to ended jobs now, not on the first
+    waiting request (storage/notify.py)."""
+    rail = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("rail")
+    if rail is not None:
+        rail["listener"].start()
+
+
 def post_fork(server: Any, worker: Any) -> None:
     """A worker dies with its master (Linux): if the master is killed, no orphan keeps the
     port, so the master that the supervisor starts again can bind it at once."""

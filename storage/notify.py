@@ -78,7 +78,7 @@ class Listener:
     @contextmanager
     def watch(self, channel: str) -> Iterator[Watch | None]:
         """A watch on `channel` for the block, or None if there is no subscription now."""
-        self._start()
+        self.start()
         if not self._subscribed.wait(self.STARTUP_SECONDS):
             yield None
             return
@@ -99,7 +99,9 @@ class Listener:
     def subscribed(self) -> bool:
         return self._subscribed.is_set()
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Subscribe in a thread of this process, unless that is done (the first watch does
+        it; gunicorn does it as a worker starts, so the first waiting request finds it)."""
         if self._thread is not None and self._pid == os.getpid():
             return
         with self._lock:
