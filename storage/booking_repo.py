@@ -188,18 +188,22 @@ def cancel_booking(conn: Connection, reference: str, owner: str | None) -> tuple
     return row.id, row.owner, cancelled is not None
 
 
+_ADD_EVENT = insert(events_t)  # built once: every booking writes two events
+
+
 def add_event(conn: Connection, event: Event) -> None:
     """Append to the audit trail, in the caller's transaction."""
     conn.execute(
-        insert(events_t).values(
-            action=str(event.action),
-            actor_sub=event.actor.sub,
-            actor_role=event.actor.role,
-            on_behalf_of=event.on_behalf_of,
-            job_id=event.job,
-            booking_id=event.booking,
-            details=event.details,
-        )
+        _ADD_EVENT,
+        {
+            "action": str(event.action),
+            "actor_sub": event.actor.sub,
+            "actor_role": event.actor.role,
+            "on_behalf_of": event.on_behalf_of,
+            "job_id": event.job,
+            "booking_id": event.booking,
+            "details": event.details,
+        },
     )
 
 

@@ -11,7 +11,7 @@ import math
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, text, update
 
 from domain.access import Identity
 from domain.booking import BookingRequest
@@ -20,6 +20,35 @@ from storage import job_payload
 from storage.tables import Job
 
 jobs_t = Job.__table__
+
+# The statements of every booking's path, built once: building one per call (and its cache
+# key) costs more CPU than sending it (bench/README.md).
+_BY_ID = jobs_t.c.id == bindparam("job_id")
+_OWNED = jobs_t.c.owner == bindparam("owner")
+_GET_JOB = select(jobs_t).where(_BY_ID)
+_GET_OWN_JOB = _GET_JOB.where(_OWNED)
+_STATUS = select(jobs_t.c.status).where(_BY_ID)
+_OWN_STATUS = _STATUS.where(_OWNED)
+_FIND_BY_KEY = select(jobs_t.c.id, jobs_t.c.request_hash, jobs_t.c.status).where(
+    _OWNED,
+    func.coalesce(jobs_t.c.submitted_by, jobs_t.c.owner) == bindparam("sender"),
+    jobs_t.c.idempotency_key == bindparam("key"),
+)
+_FINISH = (
+    update(jobs_t)
+    .where(
+        _BY_ID,
+        jobs_t.c.attempt == bindparam("attempt_now"),
+        jobs_t.c.status == JobStatus.RUNNING,
+    )
+    .values(
+        status=bindparam("new_status"),
+        booking_id=bindparam("new_booking_id"),
+        error=bindparam("new_error", type_=jobs_t.c.error.type),
+        finished_at=func.now(),
+        lease_until=None,
+    )
+)
 
 
 def job_row(owner: str, request: BookingRequest, **extra: Any) -> dict[str, Any]:
@@ -60,13 +89,7 @@ def insert_job(
 def find_by_key(conn: Connection, owner: str, sender: str, key: str) -> Any:
     """The job `sender` submitted for `owner` under `key` (the unique index's expression:
     jobs written before submitted_by was kept were sent by their owner)."""
-    return conn.execute(
-        select(jobs_t.c.id, jobs_t.c.request_hash, jobs_t.c.status).where(
-            jobs_t.c.owner == owner,
-            func.coalesce(jobs_t.c.submitted_by, jobs_t.c.owner) == sender,
-            jobs_t.c.idempotency_key == key,
-        )
-    ).first()
+    return conn.execute(_FIND_BY_KEY, {"owner": owner, "sender": sender, "key": key}).first()
 
 
 def forget_idempotency_keys(conn: Connection, older_than_hours: float, limit: int) -> int:
@@ -106,17 +129,15 @@ def forget_personal_data(conn: Connection, departed_before: dt.date, limit: int)
 
 
 def get_job(conn: Connection, job_id: uuid.UUID, owner: str | None = None) -> Any:
-    query = select(jobs_t).where(jobs_t.c.id == job_id)
-    if owner is not None:
-        query = query.where(jobs_t.c.owner == owner)
-    return conn.execute(query).first()
+    if owner is None:
+        return conn.execute(_GET_JOB, {"job_id": job_id}).first()
+    return conn.execute(_GET_OWN_JOB, {"job_id": job_id, "owner": owner}).first()
 
 
 def status_of(conn: Connection, job_id: uuid.UUID, owner: str | None) -> str | None:
-    query = select(jobs_t.c.status).where(jobs_t.c.id == job_id)
-    if owner is not None:
-        query = query.where(jobs_t.c.owner == owner)
-    return conn.execute(query).scalar()
+    if owner is None:
+        return conn.execute(_STATUS, {"job_id": job_id}).scalar()
+    return conn.execute(_OWN_STATUS, {"job_id": job_id, "owner": owner}).scalar()
 
 
 def wait_estimate(conn: Connection, service_id: str, date: dt.date, seq: int) -> int:
@@ -215,19 +236,14 @@ def finish_job(
 ) -> bool:
     """Mark a claimed job succeeded (with its booking) or failed; False if fenced out."""
     result = conn.execute(
-        update(jobs_t)
-        .where(
-            jobs_t.c.id == job.id,
-            jobs_t.c.attempt == job.attempt,
-            jobs_t.c.status == JobStatus.RUNNING,
-        )
-        .values(
-            status=JobStatus.SUCCEEDED if booking_id is not None else JobStatus.FAILED,
-            booking_id=booking_id,
-            error=error,
-            finished_at=func.now(),
-            lease_until=None,
-        )
+        _FINISH,
+        {
+            "job_id": job.id,
+            "attempt_now": job.attempt,
+            "new_status": JobStatus.SUCCEEDED if booking_id is not None else JobStatus.FAILED,
+            "new_booking_id": booking_id,
+            "new_error": error,
+        },
     )
     return result.rowcount == 1
 

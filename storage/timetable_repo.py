@@ -28,6 +28,7 @@ carriages_t = Carriage.__table__
 seats_t = SeatRow.__table__
 tickets_t = Ticket.__table__
 generation_t = TimetableGeneration.__table__
+_GENERATION = select(generation_t.c.value)  # read by every request that needs a service
 
 
 # -- reads -----------------------------------------------------------------------------
@@ -142,7 +143,7 @@ def get_service(conn: Connection, service_id: str) -> dict[str, Any]:
 
 def current_generation(conn: Connection) -> int:
     """The timetable's generation: it changes whenever any timetable write commits."""
-    return conn.execute(select(generation_t.c.value)).scalar_one()
+    return conn.execute(_GENERATION).scalar_one()
 
 
 # -- writes ----------------------------------------------------------------------------
