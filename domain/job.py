@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from domain.access import Identity
@@ -47,6 +47,8 @@ class NewJob:
     request_hash: str | None = None
     seat_quota: int | None = None
     submitted_by: Identity | None = None  # the caller: the client itself, or an operator
+    # Chosen before the insert, so that a caller can listen for its end before the commit.
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
 @dataclass(frozen=True)

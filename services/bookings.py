@@ -49,8 +49,10 @@ def submit_booking(
     client: str | None = None,
     idempotency: Idempotency | None = None,
     now: dt.datetime,
+    job_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    """Queue a booking request; its job's id (the first one's, for a key seen before)."""
+    """Queue a booking request; its job's id (`job_id` if given, the first one's for a key
+    seen before)."""
     owner = caller.owner_of(client)
     with uow:
         if idempotency is not None:
@@ -67,6 +69,7 @@ def submit_booking(
                 idempotency.request_hash if idempotency else None,
                 seat_quota,
                 caller,
+                job_id or uuid.uuid4(),
             )
         )
         if job_id is None and idempotency is not None:  # the key won by a concurrent request

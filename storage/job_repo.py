@@ -52,7 +52,7 @@ _FINISH = (
 
 
 def job_row(owner: str, request: BookingRequest, **extra: Any) -> dict[str, Any]:
-    """The values of a new queued job (a fresh id) for `request`."""
+    """The values of a new queued job for `request` (a fresh id unless `extra` has one)."""
     return {
         "id": uuid.uuid4(),
         "owner": owner,
@@ -72,10 +72,12 @@ def insert_job(
     request_hash: str | None = None,
     seat_quota: int | None = None,
     submitted_by: Identity | None = None,
+    job_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     row = job_row(
         owner,
         request,
+        **({"id": job_id} if job_id is not None else {}),
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         seat_quota=seat_quota,

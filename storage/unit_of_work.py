@@ -49,6 +49,7 @@ class SqlJobs:
                     request_hash=job.request_hash,
                     seat_quota=job.seat_quota,
                     submitted_by=job.submitted_by,
+                    job_id=job.id,
                 )
         except IntegrityError:  # the same key, committed by a concurrent request
             if job.idempotency_key is None:

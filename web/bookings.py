@@ -46,22 +46,37 @@ PAGE_TICKETS = 1000
 def create_booking(data: dict[str, Any]) -> Any:
     """Accept a booking request: 202 with a job to follow. With `Prefer: wait=N` (1 to 30),
     answers 200 with the ended job as soon as it has ended, or 202 after N seconds."""
-    job_id = submit_booking(
-        db.unit_of_work(),
-        db.sender(),
-        db.settings(),
-        identity(),
-        data["request"],
-        client=data.get("client"),
-        idempotency=_idempotency(),
-        now=dt.datetime.now(dt.UTC),
-    )
-    if waiting.preferred_wait() is None:
-        return _accepted(job_id)
+
+    def submit(new_id: uuid.UUID | None = None) -> uuid.UUID:
+        return submit_booking(
+            db.unit_of_work(),
+            db.sender(),
+            db.settings(),
+            identity(),
+            data["request"],
+            client=data.get("client"),
+            idempotency=_idempotency(),
+            now=dt.datetime.now(dt.UTC),
+            job_id=new_id,
+        )
+
+    seconds = waiting.preferred_wait()
+    if seconds is None:
+        return _accepted(submit())
     owner = identity().owner_filter()
-    headers = waiting.honour(
-        notify.job_channel(job_id), lambda: _ended(job_id, owner), message_ends=True
-    )
+    new_id = uuid.uuid4()
+    # Listening from before the commit, the first read of the new job can be left out.
+    with waiting.watching(notify.job_channel(new_id)) as watch:
+        job_id = submit(new_id)
+        if job_id == new_id:
+            fresh = waiting.wait_on(
+                watch, seconds, lambda: _ended(job_id, owner), message_ends=True, read_first=False
+            )
+            headers = waiting.applied(seconds) if fresh else {}
+    if job_id != new_id:  # an Idempotency-Key seen before: its first job
+        headers = waiting.honour(
+            notify.job_channel(job_id), lambda: _ended(job_id, owner), message_ends=True
+        )
     body, headers = _job_answer(job_id, owner, headers)
     headers["Location"] = body["links"]["self"]
     return body, 202 if body["status"] in PENDING else 200, headers

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from flask import request
 
+from storage.notify import Watch
 from web import db
 
 log = logging.getLogger(__name__)
@@ -35,28 +37,56 @@ def preferred_wait() -> int | None:
 RECHECK_SECONDS = 5.0
 
 
-def wait_for(
-    channel: str, seconds: int, ended: Callable[[], bool], *, message_ends: bool = False
+@contextmanager
+def watching(channel: str) -> Iterator[Watch | None]:
+    """Listen on `channel` for the block (None: no subscription, the wait cannot be made)."""
+    with db.listener().watch(channel) as watch:
+        yield watch
+
+
+def wait_on(
+    watch: Watch | None,
+    seconds: int,
+    ended: Callable[[], bool],
+    *,
+    message_ends: bool = False,
+    read_first: bool = True,
 ) -> bool:
     """Until `ended()` is true or `seconds` have passed (a message on the channel ends the
     wait at once if `message_ends`: a job's channel only ever says it ended); False if
-    Redis could not be used (the caller then answers with the state as it is)."""
+    Redis could not be used (the caller then answers with the state as it is). Without
+    `read_first` the state is not read before the first wait: the caller knows that nothing
+    can have ended before it began to listen."""
+    if watch is None:
+        log.warning("Prefer: wait not honoured: no subscription to Redis")
+        return False
     deadline = time.monotonic() + seconds
-    listener = db.listener()
-    with listener.watch(channel) as watch:
-        if watch is None:
-            log.warning("Prefer: wait not honoured: no subscription to Redis")
-            return False
-        while not ended() and (left := deadline - time.monotonic()) > 0:
-            if not watch.event.wait(min(left, RECHECK_SECONDS)):
-                continue
+    if read_first and ended():
+        return True
+    while (left := deadline - time.monotonic()) > 0:
+        if watch.event.wait(min(left, RECHECK_SECONDS)):
             watch.event.clear()
             if watch.came and message_ends:
                 return True
-            if not listener.subscribed:
+            if not db.listener().subscribed:
                 log.warning("Prefer: wait cut short: the subscription to Redis was lost")
                 return False
+        if ended():
+            return True
     return True
+
+
+def wait_for(
+    channel: str, seconds: int, ended: Callable[[], bool], *, message_ends: bool = False
+) -> bool:
+    """wait_on, listening on `channel` from now."""
+    with watching(channel) as watch:
+        return wait_on(watch, seconds, ended, message_ends=message_ends)
+
+
+def applied(seconds: int) -> dict[str, str]:
+    """The headers of an answer that waited as the request preferred."""
+    return {"Preference-Applied": f"wait={seconds}", "Vary": "Prefer"}
 
 
 def honour(
@@ -66,4 +96,4 @@ def honour(
     seconds = preferred_wait()
     if seconds is None or not wait_for(channel, seconds, ended, message_ends=message_ends):
         return {}
-    return {"Preference-Applied": f"wait={seconds}", "Vary": "Prefer"}
+    return applied(seconds)

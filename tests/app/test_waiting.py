@@ -186,3 +186,27 @@ def test_a_booking_whose_wait_runs_out_is_accepted_as_without_one(
         headers=auth("alice") | {"Idempotency-Key": "wait-1"},
     )
     assert (replay.status_code, replay.get_json()["id"]) == (202, job["id"])
+
+
+def test_a_replayed_booking_with_a_wait_answers_its_first_job_ended(
+    client, auth, runtime: Runtime, make_service
+) -> None:
+    service, day = make_service(), dt.date.today() + dt.timedelta(days=5)
+    headers = auth("alice") | {"Idempotency-Key": "wait-replay"}
+    first = client.post("/v1/bookings", json=booking_body(service, day), headers=headers)
+    assert first.status_code == 202
+    allocation.serve_departure(
+        runtime.unit_of_work, runtime.settings, service, day, announce=runtime.announce
+    )
+
+    again = client.post(
+        "/v1/bookings", json=booking_body(service, day), headers=headers | {"Prefer": "wait=5"}
+    )
+
+    job = again.get_json()
+    assert (again.status_code, job["id"], job["status"]) == (
+        200,
+        first.get_json()["id"],
+        "succeeded",
+    )
+    assert again.headers["Preference-Applied"] == "wait=5"

@@ -115,7 +115,7 @@ class FakeJobs:
         key = job.idempotency_key
         if key is not None and self.find_by_key(job.owner, _sender(job), key):
             return None
-        job_id = uuid.uuid4()
+        job_id = job.id
         self.rows[job_id] = JobRow(job_id, self.uow.state.next_id(), job, batch=batch)
         return job_id
 
