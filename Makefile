@@ -8,7 +8,7 @@
 #               a webhook worker (queue webhooks; WEBHOOK_ALLOW_PRIVATE=1 lets it
 #               call receivers on this machine) and beat. Ctrl-C stops them all.
 #               `make token` prints a bearer token.
-#   make test   ruff, mypy (domain and use cases, strict) and the unit tests, which need
+#   make test   ruff, mypy (domain, use cases and tasks, strict) and the unit tests, which need
 #               no server and stop at the first failure; then the integration, e2e
 #               and fault tests against database rail_test and Redis db 15.
 #

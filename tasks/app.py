@@ -16,7 +16,7 @@ from tasks.sending import REQUEST_ID_HEADER, make_sender
 def create_celery(settings: Settings | None = None) -> Celery:
     settings = settings or load_settings()
     app = make_sender(settings)
-    app.rail_settings = settings  # type: ignore[attr-defined]
+    app.rail_settings = settings
     _set_up_logs(settings)
     from tasks import bookings, webhooks
 

@@ -27,7 +27,7 @@ RETRYABLE = (DepartureBusy, OperationalError, DBAPIError, RedisConnectionError, 
 
 
 def register(app: Celery) -> None:
-    settings = app.rail_settings  # type: ignore[attr-defined]
+    settings = app.rail_settings
 
     def retry_later(task: Task, what: str, exc: Exception) -> Exception:
         """Busy departure or a lost connection: the jobs wait in PostgreSQL; try later."""

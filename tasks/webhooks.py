@@ -26,7 +26,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
 
 
 def register(app: Celery) -> None:
-    settings = app.rail_settings  # type: ignore[attr-defined]
+    settings = app.rail_settings
     post = functools.partial(
         webhook_http.post,
         allow_private=settings.webhook_allow_private,
