@@ -31,7 +31,8 @@ class Runtime:
     # Sends the message that serves a departure (the worker's Celery app, in get_runtime).
     send_serve: Callable[[str, dt.date], None]
     timetables: TimetableCache = field(default_factory=TimetableCache)
-    sender: Celery | None = None  # made on first use: sends webhook deliveries' messages
+    # Sends webhook deliveries' messages: the worker's app (get_runtime), else made on first use.
+    sender: Celery | None = None
 
     def unit_of_work(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine, self.timetables, self.publish)
@@ -73,6 +74,7 @@ def get_runtime(settings: Settings, app: Celery) -> Runtime:
                 settings.redis_url, socket_timeout=5, socket_connect_timeout=3
             ),
             send_serve=lambda service_id, date: send_serve(app, service_id, date),
+            sender=app,  # the worker's own broker connection, not a second app
         )
         _pid = os.getpid()
     return _runtime
