@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from enum import StrEnum
 
 from domain.errors import (
     BookingClosed,
@@ -43,6 +44,8 @@ class BookingRequest:
     date: dt.date
     seating: str
     passengers: tuple[PassengerRequest, ...]
+    hold_seconds: int | None = None  # seat, then hold until confirmed (or expired)
+    replaces: str | None = None  # an exchange: the reference of the booking it replaces
 
 
 def plan(
@@ -134,13 +137,15 @@ def _check_overlaps(asks: list[TicketAsk]) -> None:
 
 @dataclass(frozen=True)
 class BookedTicket:
-    """A seat held on legs [start, end) of a departure, from origin to destination."""
+    """A seat held on legs [start, end) of a departure, from origin to destination;
+    `position` is its place among its passenger's tickets as booked."""
 
     origin: str
     destination: str
     seat: str
     start: int
     end: int
+    position: int = 0
 
 
 @dataclass(frozen=True)
@@ -149,9 +154,18 @@ class BookedPassenger:
     tickets: tuple[BookedTicket, ...]
 
 
+class BookingStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    HELD = "held"  # seated, the client's until expires_at, then expired
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    EXCHANGED = "exchanged"  # replaced by another booking (replaced_by)
+
+
 @dataclass(frozen=True)
 class Booking:
-    """A booking as it stands: confirmed, or cancelled (its seats free again)."""
+    """A booking as it stands; each passenger's tickets are those still theirs (a ticket
+    cancelled alone is left out; one cut at a stop ends there)."""
 
     id: int
     reference: str
@@ -162,3 +176,7 @@ class Booking:
     created_at: dt.datetime
     cancelled_at: dt.datetime | None
     passengers: tuple[BookedPassenger, ...]
+    expires_at: dt.datetime | None = None
+    extensions: int = 0
+    replaces: str | None = None
+    replaced_by: str | None = None

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from domain.booking import BookedPassenger, BookedTicket, Booking, BookingRequest
+from domain.booking import BookedPassenger, BookedTicket, Booking, BookingRequest, BookingStatus
 from domain.errors import NotFound
 from domain.history import Event
 from domain.seating import Assignment, Occupancy
@@ -32,8 +32,19 @@ def new_reference() -> str:
     return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
 
 
+# A booking row as the readers see it: `lapsed` tells a hold past its expiry (by
+# PostgreSQL's clock) that nothing has marked expired yet, which reads as expired.
+_BOOKING_ROW = select(bookings_t, (bookings_t.c.expires_at <= func.now()).label("lapsed"))
+
+
+def status_of(row: Any) -> str:
+    """A booking row's status as it stands now."""
+    return BookingStatus.EXPIRED if row.status == BookingStatus.HELD and row.lapsed else row.status
+
+
 def load_occupancy(conn: Connection, service_id: str, date: dt.date) -> Occupancy:
-    """Every leg range taken on the departure by active tickets."""
+    """Every leg range taken on the departure by active tickets (the allocation's reading,
+    after it has marked the expired holds: see expire_holds)."""
     rows = conn.execute(
         select(tickets_t.c.seat, *tables.LEG_BOUNDS).where(
             tickets_t.c.service_id == service_id,
@@ -107,18 +118,18 @@ def load_bookings(conn: Connection, rows: Sequence[Any]) -> list[Booking]:
     tickets: dict[tuple[int, int], list[BookedTicket]] = {}
     for t in conn.execute(
         select(tickets_t)
-        .where(tickets_t.c.booking_id.in_(ids))
+        .where(tickets_t.c.booking_id.in_(ids), tickets_t.c.cancelled_at.is_(None))
         .order_by(tickets_t.c.booking_id, tickets_t.c.passenger, tickets_t.c.position)
     ):
         tickets.setdefault((t.booking_id, t.passenger), []).append(
-            BookedTicket(t.origin, t.destination, t.seat, t.legs.lower, t.legs.upper)
+            BookedTicket(t.origin, t.destination, t.seat, t.legs.lower, t.legs.upper, t.position)
         )
     return [
         Booking(
             row.id,
             row.reference,
             row.owner,
-            row.status,
+            status_of(row),
             row.service_id,
             row.date,
             row.created_at,
@@ -127,6 +138,10 @@ def load_bookings(conn: Connection, rows: Sequence[Any]) -> list[Booking]:
                 BookedPassenger(name, tuple(tickets.get((row.id, i), ())))
                 for i, name in enumerate(names.get(row.id, []))
             ),
+            expires_at=row.expires_at,
+            extensions=row.extensions,
+            replaces=row.replaces,
+            replaced_by=row.replaced_by,
         )
         for row in rows
     ]
@@ -134,7 +149,7 @@ def load_bookings(conn: Connection, rows: Sequence[Any]) -> list[Booking]:
 
 def find_booking(conn: Connection, reference: str, owner: str | None) -> Any:
     """The booking row; NotFound when missing or another client's (`owner` None: any)."""
-    query = select(bookings_t).where(bookings_t.c.reference == reference)
+    query = _BOOKING_ROW.where(bookings_t.c.reference == reference)
     if owner is not None:
         query = query.where(bookings_t.c.owner == owner)
     row = conn.execute(query).first()
@@ -144,7 +159,7 @@ def find_booking(conn: Connection, reference: str, owner: str | None) -> Any:
 
 
 def bookings_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
-    rows = conn.execute(select(bookings_t).where(bookings_t.c.id.in_(list(ids))))
+    rows = conn.execute(_BOOKING_ROW.where(bookings_t.c.id.in_(list(ids))))
     return {r.id: r for r in rows}
 
 
@@ -158,7 +173,7 @@ def list_bookings(
     limit: int,
 ) -> list[Any]:
     """Booking rows in creation order after `after_id`; `limit + 1` to tell a next page."""
-    query = select(bookings_t).where(bookings_t.c.id > after_id)
+    query = _BOOKING_ROW.where(bookings_t.c.id > after_id)
     if owner is not None:
         query = query.where(bookings_t.c.owner == owner)
     if service_id is not None:

@@ -2,7 +2,9 @@
 
 A job may wait in PostgreSQL while the code is upgraded, so every payload names its
 version (`v`) and every version ever written can be read. Payloads written before
-versions were named have no `v`: they are version 1.
+versions were named have no `v`: they are version 1. Version 2 adds a hold and the
+booking an exchange replaces; a request with neither is still written as version 1, so
+that a worker of the previous release, during an upgrade, reads it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 from domain.booking import BookingRequest, PassengerRequest, TicketRequest
 
-VERSION = 1
+VERSION = 2
 
 
 class UnknownPayload(ValueError):
@@ -20,8 +22,14 @@ class UnknownPayload(ValueError):
 
 
 def encode(request: BookingRequest) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if request.hold_seconds is not None:
+        extra["hold_seconds"] = request.hold_seconds
+    if request.replaces is not None:
+        extra["replaces"] = request.replaces
     return {
-        "v": VERSION,
+        "v": VERSION if extra else 1,
+        **extra,
         "service": request.service,
         "date": request.date.isoformat(),
         "seating": request.seating,
@@ -45,8 +53,8 @@ def encode(request: BookingRequest) -> dict[str, Any]:
 
 def decode(data: dict[str, Any]) -> BookingRequest:
     version = data.get("v", 1)
-    if version != 1:
-        raise UnknownPayload(f"job payload version {version!r}; this code reads 1")
+    if version not in (1, 2):
+        raise UnknownPayload(f"job payload version {version!r}; this code reads 1 and 2")
     return BookingRequest(
         service=data["service"],
         date=dt.date.fromisoformat(data["date"]),
@@ -58,6 +66,8 @@ def decode(data: dict[str, Any]) -> BookingRequest:
             )
             for p in data["passengers"]
         ),
+        hold_seconds=data.get("hold_seconds"),
+        replaces=data.get("replaces"),
     )
 
 

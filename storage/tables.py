@@ -24,7 +24,9 @@ from sqlalchemy import (
     Numeric,
     Text,
     Time,
+    and_,
     func,
+    or_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, INT4RANGE, JSONB, UUID, Range
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -188,6 +190,13 @@ class Booking(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    hold_seconds: Mapped[int | None] = mapped_column(Integer)
+    extensions: Mapped[int] = mapped_column(Integer, default=0)
+    expiry_warned: Mapped[bool] = mapped_column(Boolean, default=False)
+    confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    replaces: Mapped[str | None] = mapped_column(Text)
+    replaced_by: Mapped[str | None] = mapped_column(Text)
 
 
 class Passenger(Base):
@@ -212,6 +221,8 @@ class Ticket(Base):
     origin: Mapped[str] = mapped_column(Text)
     destination: Mapped[str] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    hold_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     __table_args__ = (
         ForeignKeyConstraint(
             ["booking_id", "passenger"],
@@ -223,6 +234,17 @@ class Ticket(Base):
 
 # A ticket's legs as two integers: cheaper to read in bulk than int4range values.
 LEG_BOUNDS = (func.lower(Ticket.__table__.c.legs), func.upper(Ticket.__table__.c.legs))
+
+# A ticket that holds its seat now: active, and not an expired hold. Every read of a
+# departure uses it, so an expired hold frees its seats at that instant, by PostgreSQL's
+# clock, whether or not anything has marked it expired yet.
+LIVE_TICKET = and_(
+    Ticket.__table__.c.active,
+    or_(
+        Ticket.__table__.c.hold_expires_at.is_(None),
+        Ticket.__table__.c.hold_expires_at > func.now(),
+    ),
+)
 
 
 class WebhookEndpoint(Base):

@@ -23,6 +23,10 @@ def booking(b: Booking, service: ServiceTimetable) -> dict[str, Any]:
         "date": b.date.isoformat(),
         "created_at": b.created_at.isoformat(),
         "cancelled_at": b.cancelled_at.isoformat() if b.cancelled_at else None,
+        "expires_at": utc_iso(b.expires_at),
+        "extensions": b.extensions,
+        "replaces": b.replaces,
+        "replaced_by": b.replaced_by,
         "passengers": [
             {"name": p.name, "tickets": [ticket(t, service, b) for t in p.tickets]}
             for p in b.passengers

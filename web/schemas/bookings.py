@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from domain.booking import BookingRequest, PassengerRequest, TicketRequest
+from domain.booking import BookingRequest, BookingStatus, PassengerRequest, TicketRequest
 from domain.history import Action
 from domain.job import JobStatus
 from domain.seating import SEATING_MODES
@@ -106,11 +106,25 @@ class PassengerOutSchema(Schema):
 
 class BookingOutSchema(Schema):
     reference = fields.String(metadata={"example": "K7Q2MX3P"})
-    status = fields.String(metadata={"enum": ["confirmed", "cancelled"]})
+    status = fields.String(metadata={"enum": [s.value for s in BookingStatus]})
     service = fields.String()
     date = fields.String(metadata={"format": "date"})
     created_at = fields.String(metadata={"format": "date-time"})
     cancelled_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    expires_at = fields.String(
+        allow_none=True,
+        metadata={
+            "format": "date-time",
+            "description": "A held (or expired) booking's end of hold; null otherwise.",
+        },
+    )
+    extensions = fields.Integer(metadata={"description": "How many times its hold was extended."})
+    replaces = fields.String(
+        allow_none=True, metadata={"description": "The booking this one was exchanged for."}
+    )
+    replaced_by = fields.String(
+        allow_none=True, metadata={"description": "An exchanged booking's replacement."}
+    )
     passengers = fields.List(fields.Nested(PassengerOutSchema))
     links = fields.Nested(LinksSchema)
 
