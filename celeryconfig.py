@@ -15,6 +15,7 @@ ALLOCATE_TASK = "bookings.allocate"
 SERVE_TASK = "bookings.serve_departure"
 SWEEP_TASK = "bookings.sweep"
 PURGE_TASK = "bookings.purge"
+HOLDS_TASK = "bookings.expire_holds"
 # Webhooks have their own queue and workers: a slow receiver never delays an allocation.
 WEBHOOK_QUEUE = "webhooks"
 DELIVER_TASK = "webhooks.deliver"
@@ -64,6 +65,7 @@ def make_config(settings: Settings) -> dict[str, Any]:
         "enable_utc": True,
         "beat_schedule": {
             "sweep-stale-jobs": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_seconds},
+            "expire-holds": {"task": HOLDS_TASK, "schedule": settings.hold_sweep_interval_seconds},
             "sweep-webhook-deliveries": {
                 "task": WEBHOOK_SWEEP_TASK,
                 "schedule": settings.sweep_interval_seconds,

@@ -84,6 +84,12 @@ WAKE_UPS = Counter(
     " departure, or `joined` a departure already woken (ALLOCATION_WAKE_UPS=departure).",
     ["outcome"],
 )
+HOLDS = Counter(
+    "rail_holds_total",
+    "Holds by what became of them: `created` (a held booking seated), `extended`,"
+    " `confirmed`, `released` (cancelled while held), `expired`.",
+    ["outcome"],
+)
 JOBS_ACCEPTED = Counter(
     "rail_jobs_accepted_total",
     "Booking jobs accepted (202) and stored, not counting idempotent replays.",

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 
 import limits
 
+HOLD_MIN_SECONDS = 60  # the shortest hold the contract allows
+
 
 class SettingsError(RuntimeError):
     """A setting is missing or malformed; the message says what to set."""
@@ -118,6 +120,15 @@ class Settings:
     # Delivered and given-up deliveries leave the delivery log this many days after their
     # event (beat's `webhooks.purge`, every RETENTION_INTERVAL_SECONDS); pending ones stay.
     webhook_log_retention_days: int = 30
+    # Holds: a booking may hold its seats for 60 s to HOLD_MAX_SECONDS, be extended at most
+    # HOLD_MAX_EXTENSIONS times, and never hold past HOLD_MAX_TOTAL_SECONDS after it was
+    # seated. Beat's `bookings.expire_holds` (every HOLD_SWEEP_INTERVAL_SECONDS) marks the
+    # expired ones and warns a minute before (hold.expiring); their seats are free at the
+    # instant of expiry whatever it does.
+    hold_max_seconds: int = 900
+    hold_max_extensions: int = 3
+    hold_max_total_seconds: int = 3600
+    hold_sweep_interval_seconds: float = 10.0
     flower_user: str = "admin"
     flower_password: str = ""
     extra: dict[str, str] = field(default_factory=dict)
@@ -194,6 +205,7 @@ def _check(s: Settings) -> None:
     if s.booking_horizon_days < 0:
         raise SettingsError("BOOKING_HORIZON_DAYS must not be negative")
     _check_allocation(s)
+    _check_holds(s)
     _check_logs(s)
     _check_webhooks(s)
 
@@ -205,6 +217,17 @@ def _check_allocation(s: Settings) -> None:
         raise SettingsError("ALLOCATION_WAKE_UPS must be 'departure' or 'job'")
     if s.wake_up_ttl_seconds <= 0:
         raise SettingsError("WAKE_UP_TTL_SECONDS must be positive")
+
+
+def _check_holds(s: Settings) -> None:
+    if s.hold_max_seconds < HOLD_MIN_SECONDS:
+        raise SettingsError(f"HOLD_MAX_SECONDS must be at least {HOLD_MIN_SECONDS}")
+    if s.hold_max_extensions < 0:
+        raise SettingsError("HOLD_MAX_EXTENSIONS must not be negative")
+    if s.hold_max_total_seconds < s.hold_max_seconds:
+        raise SettingsError("HOLD_MAX_TOTAL_SECONDS must be at least HOLD_MAX_SECONDS")
+    if s.hold_sweep_interval_seconds <= 0:
+        raise SettingsError("HOLD_SWEEP_INTERVAL_SECONDS must be positive")
 
 
 def _check_webhooks(s: Settings) -> None:

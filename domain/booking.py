@@ -180,3 +180,31 @@ class Booking:
     extensions: int = 0
     replaces: str | None = None
     replaced_by: str | None = None
+
+
+@dataclass(frozen=True)
+class BookingChange:
+    """A booking a change touched: enough to record it and tell its owner."""
+
+    id: int
+    owner: str
+    reference: str
+    expires_at: dt.datetime | None = None
+
+
+class HoldResult(StrEnum):
+    """What asking to confirm or extend a hold came to."""
+
+    DONE = "done"
+    HELD = "held"  # still held, but not extendable (count or total reached)
+    EXPIRED = "expired"
+    CONFIRMED = "confirmed"  # already (or never held)
+    CANCELLED = "cancelled"  # released
+    EXCHANGED = "exchanged"
+
+
+@dataclass(frozen=True)
+class HoldOutcome:
+    change: BookingChange
+    result: HoldResult
+    expired_now: bool = False  # this call found the hold lapsed and marked it expired

@@ -27,6 +27,7 @@ class OnBoard:
     seat: str
     start: int
     end: int
+    held: bool = False  # a seat held until its booking's hold expires, not yet confirmed
 
     @property
     def person(self) -> tuple[int, int]:

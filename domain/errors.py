@@ -29,6 +29,10 @@ class Code(StrEnum):
     BOOKING_CLOSED = "booking_closed"
     TIMETABLE_CONFLICT = "timetable_conflict"
     QUOTA_EXCEEDED = "quota_exceeded"
+    HOLD_EXPIRED = "hold_expired"
+    HOLD_NOT_EXTENDABLE = "hold_not_extendable"
+    BOOKING_NOT_EXCHANGEABLE = "booking_not_exchangeable"  # also a failed exchange job's
+    BOOKING_NOT_HELD = "booking_not_held"  # ours: confirming a released or exchanged booking
     UNAVAILABLE = "unavailable"
     INTERNAL_ERROR = "internal_error"
     # a failed job's error only
@@ -94,6 +98,22 @@ class BookingClosed(RailError):
 
 class TimetableConflict(RailError):
     code = Code.TIMETABLE_CONFLICT
+
+
+class HoldExpired(RailError):
+    code = Code.HOLD_EXPIRED
+
+
+class HoldNotExtendable(RailError):
+    code = Code.HOLD_NOT_EXTENDABLE
+
+
+class BookingNotExchangeable(RailError):
+    code = Code.BOOKING_NOT_EXCHANGEABLE
+
+
+class BookingNotHeld(RailError):
+    code = Code.BOOKING_NOT_HELD
 
 
 class IdempotencyConflict(RailError):

@@ -48,10 +48,6 @@ class Outgoing:
     booking_id: int | None = None  # its reference is added to `data` as "booking"
 
 
-EMITTED = frozenset({EventType.JOB_SUCCEEDED, EventType.JOB_FAILED, EventType.BOOKING_CANCELLED})
-"""The events sent today; the others are accepted in registrations, for holds and changes."""
-
-
 @dataclass(frozen=True)
 class ClaimedDelivery:
     """A delivery a webhook worker holds for one attempt (`attempt` is its fence)."""

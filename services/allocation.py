@@ -28,7 +28,7 @@ from redis.exceptions import LockError
 
 import logs
 import metrics
-from domain.booking import plan
+from domain.booking import BookingChange, plan
 from domain.errors import (
     AllocationRefused,
     BookingClosed,
@@ -42,7 +42,7 @@ from domain.job import ENDED, ClaimedJob, JobStatus
 from domain.quotas import QuotaExceeded, check_seats
 from domain.seating import Occupancy, choose_seats
 from domain.timetable import ServiceTimetable
-from services import webhooks
+from services import holds, webhooks
 from services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from settings import Settings
 from storage import wake_ups
@@ -170,6 +170,7 @@ def serve_departure(
     try:
         with unit_of_work() as uow:
             seating = _Seating.open(uow, service_id, date, claimed, clock(), s.booking_horizon_days)
+            holds.expired(uow, seating.expired, WORKER)
             for job in claimed:
                 booking_id, error = seating.seat(job)
                 if not uow.jobs.finish(job, booking_id, None if error is None else error.to_json()):
@@ -193,7 +194,7 @@ def serve_departure(
     except BaseException:
         _release_quietly(unit_of_work, claimed)
         raise
-    _count_committed(ended, time.perf_counter() - started)
+    _count_committed(ended, seating.expired, time.perf_counter() - started)
     if announce is not None:
         _announce_quietly(announce, [job for job, _ in ended])
     return result
@@ -218,6 +219,7 @@ class _Seating:
     held: dict[str, int]
     now: dt.datetime
     horizon_days: int
+    expired: list[BookingChange]  # holds found expired (and marked) on opening
 
     @classmethod
     def open(
@@ -229,10 +231,13 @@ class _Seating:
         now: dt.datetime,
         horizon_days: int,
     ) -> _Seating:
-        """Lock the service against timetable changes and read the departure as it is."""
+        """Lock the service against timetable changes, free the seats of expired holds
+        (marking them expired: the exclusion constraint counts active tickets), and read
+        the departure as it is."""
         service = None
         if uow.timetable.lock_service(service_id):
             service = uow.timetable.service(service_id)
+        expired = uow.bookings.expire_holds((service_id, date), None)
         quota_owners = sorted({j.owner for j in claimed if j.seat_quota is not None})
         return cls(
             uow,
@@ -241,6 +246,7 @@ class _Seating:
             uow.quotas.seats_held_by(quota_owners, service_id, date),
             now,
             horizon_days,
+            expired,
         )
 
     def seat(self, job: ClaimedJob) -> tuple[int | None, JobError | None]:
@@ -268,10 +274,13 @@ class _Seating:
 
 def _ended(job: ClaimedJob, booking_id: int | None, error: JobError | None) -> Event:
     """The audit trail's record of a job the worker finished."""
+    if error is None and job.request.hold_seconds is not None:
+        held = {"seconds": job.request.hold_seconds}
+        return Event(Action.HELD, WORKER, job.owner, job=job.id, booking=booking_id, details=held)
     if error is None:
         return Event(Action.CONFIRMED, WORKER, job.owner, job=job.id, booking=booking_id)
-    details = {"code": str(error.code)}
-    return Event(Action.FAILED, WORKER, job.owner, job=job.id, details=details)
+    failed = {"code": str(error.code)}
+    return Event(Action.FAILED, WORKER, job.owner, job=job.id, details=failed)
 
 
 def _over_seat_quota(job: ClaimedJob, held: dict[str, int]) -> JobError | None:
@@ -286,11 +295,18 @@ def _over_seat_quota(job: ClaimedJob, held: dict[str, int]) -> JobError | None:
     return None
 
 
-def _count_committed(ended: list[tuple[ClaimedJob, str | None]], seconds: float) -> None:
+def _count_committed(
+    ended: list[tuple[ClaimedJob, str | None]], expired: list[BookingChange], seconds: float
+) -> None:
     """Metrics and log lines of a committed allocation transaction: its time, each job's
-    outcome. A job's line carries the request id only if its own request sent the message
-    being served (the log context's job); the others' requests are the API's lines."""
+    outcome, the holds it created and found expired. A job's line carries the request id
+    only if its own request sent the message being served (the log context's job); the
+    others' requests are the API's lines."""
     metrics.ALLOCATION_SECONDS.observe(seconds)
+    if expired:
+        metrics.HOLDS.labels("expired").inc(len(expired))
+    if held := sum(1 for job, code in ended if code is None and job.request.hold_seconds):
+        metrics.HOLDS.labels("created").inc(held)
     now = utcnow()  # real time, whatever clock the transaction was given
     woken_by = logs.context().get("job_id")
     for job, code in ended:

@@ -61,7 +61,7 @@ def submit_batch(
                 continue
             try:
                 owner = caller.owner_of(item.client)
-                admit(uow, item.request, now, settings.booking_horizon_days)
+                admit(uow, item.request, now, settings)
                 seat_quota = quotas.booking(owner, item.request)
             except RailError as refused:
                 rejected[index] = refusal(refused.code, refused.detail, refused.errors)

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 
 import metrics
 from domain.access import Identity
-from domain.booking import BookingRequest, plan
+from domain.booking import BookingRequest, BookingStatus, plan
 from domain.errors import IdempotencyConflict, NotFound, UnknownService
 from domain.history import Action, Event
 from domain.job import KnownJob, NewJob, WakeUp
 from domain.timetable import ServiceTimetable
 from services import webhooks
 from services.admission import Admission
+from services.holds import check_hold_seconds
 from services.unit_of_work import UnitOfWork
 from settings import Settings
 
@@ -59,7 +60,7 @@ def submit_booking(
             known = _known(uow.jobs.find_by_key(owner, caller.sub, idempotency.key), idempotency)
             if known is not None:
                 return known
-        admit(uow, request, now, settings.booking_horizon_days)
+        admit(uow, request, now, settings)
         seat_quota = Admission(uow, caller, settings).booking(owner, request)
         job_id = uow.jobs.add(
             NewJob(
@@ -92,9 +93,10 @@ def _known(job: KnownJob | None, idempotency: Idempotency) -> uuid.UUID | None:
     return job.id
 
 
-def admit(uow: UnitOfWork, request: BookingRequest, now: dt.datetime, horizon_days: int) -> None:
+def admit(uow: UnitOfWork, request: BookingRequest, now: dt.datetime, settings: Settings) -> None:
     """Refuse, with its code, whatever can be refused without the seat inventory."""
-    plan(service_of(uow, request.service), request, now, horizon_days)
+    check_hold_seconds(request.hold_seconds, settings, "hold.seconds")
+    plan(service_of(uow, request.service), request, now, settings.booking_horizon_days)
 
 
 def service_of(uow: UnitOfWork, service_id: str) -> ServiceTimetable:
@@ -121,14 +123,21 @@ def requested(caller: Identity, owner: str, job_id: uuid.UUID, request: BookingR
         "date": request.date.isoformat(),
         "passengers": len(request.passengers),
     }
+    if request.hold_seconds is not None:
+        details["hold_seconds"] = request.hold_seconds
+    if request.replaces is not None:
+        details["replaces"] = request.replaces
     return Event(Action.REQUESTED, caller, owner, job=job_id, details=details)
 
 
 def cancel_booking(uow: UnitOfWork, caller: Identity, reference: str) -> None:
-    """Cancel a booking: its seats are free at once; cancelling again changes nothing."""
+    """Cancel a booking or release a hold: its seats are free at once; cancelling again
+    changes nothing."""
     with uow:
-        booking_id, owner, cancelled = uow.bookings.cancel(reference, caller.owner_filter())
-        if cancelled:
+        booking_id, owner, was = uow.bookings.cancel(reference, caller.owner_filter())
+        if was is not None:
             uow.events.add(Event(Action.CANCELLED, caller, owner, booking=booking_id))
             uow.webhooks.add(webhooks.booking_cancelled(owner, reference))
         uow.commit()
+    if was == BookingStatus.HELD:
+        metrics.HOLDS.labels("released").inc()

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from domain.access import Identity
-from domain.booking import BookingRequest
+from domain.booking import BookingChange, BookingRequest, HoldOutcome
 from domain.history import Event
 from domain.job import AcceptedBooking, ClaimedJob, JobStatus, KnownJob, NewJob, StaleJob
 from domain.quotas import QuotaOverride
@@ -72,10 +72,33 @@ class Bookings(Protocol):
     ) -> int:
         """The new booking's id; raises Conflict if a seat was sold meanwhile."""
 
-    def cancel(self, reference: str, owner: str | None) -> tuple[int, str, bool]:
-        """Cancel (harmless when cancelled); NotFound if missing or someone else's.
+    def cancel(self, reference: str, owner: str | None) -> tuple[int, str, str | None]:
+        """Cancel a confirmed booking or release a live hold (harmless when cancelled);
+        NotFound if missing or someone else's.
 
-        (booking id, its owner, whether this call cancelled it)."""
+        (booking id, its owner, the status this call cancelled it from, or None)."""
+
+    def confirm(self, reference: str, owner: str | None) -> HoldOutcome:
+        """Confirm a live hold, decided by the database's clock; else why not (a lapsed
+        hold is marked expired). NotFound if missing or someone else's."""
+
+    def extend(
+        self,
+        reference: str,
+        owner: str | None,
+        seconds: int,
+        max_extensions: int,
+        max_total_seconds: int,
+    ) -> HoldOutcome: ...
+
+    def expire_holds(
+        self, departure: tuple[str, dt.date] | None, limit: int | None
+    ) -> list[BookingChange]:
+        """Mark holds past their expiry expired (on one departure, or anywhere), their seats
+        freed; holds another transaction is deciding right now are left to it."""
+
+    def warn_expiring(self, within_seconds: int, limit: int) -> list[BookingChange]:
+        """Holds expiring within `within_seconds` not warned of yet, marked warned."""
 
 
 class Batches(Protocol):

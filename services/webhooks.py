@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import metrics
+from domain.booking import BookingChange
 from domain.errors import JobError, NotFound, ValidationFailed
 from domain.job import ClaimedJob
 from domain.webhooks import (
@@ -77,6 +78,24 @@ def job_given_up(job_id: uuid.UUID, owner: str, error: JobError) -> Outgoing:
 
 def booking_cancelled(owner: str, reference: str) -> Outgoing:
     return Outgoing(EventType.BOOKING_CANCELLED, owner, {"booking": reference})
+
+
+def hold_expiring(change: BookingChange) -> Outgoing:
+    """hold.expiring, a minute before: confirm or extend now."""
+    data = {"booking": change.reference, "expires_at": iso_utc(change.expires_at)}
+    return Outgoing(EventType.HOLD_EXPIRING, change.owner, data)
+
+
+def hold_expired(change: BookingChange) -> Outgoing:
+    return Outgoing(EventType.HOLD_EXPIRED, change.owner, {"booking": change.reference})
+
+
+def booking_exchanged(owner: str, old: str, new: str) -> Outgoing:
+    return Outgoing(EventType.BOOKING_EXCHANGED, owner, {"booking": old, "replaced_by": new})
+
+
+def iso_utc(at: dt.datetime | None) -> str | None:
+    return None if at is None else at.astimezone(dt.UTC).isoformat()
 
 
 # -- registration ----------------------------------------------------------------------

@@ -11,7 +11,16 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from domain.booking import BookedPassenger, BookedTicket, Booking, BookingRequest, BookingStatus
+from domain.booking import (
+    BookedPassenger,
+    BookedTicket,
+    Booking,
+    BookingChange,
+    BookingRequest,
+    BookingStatus,
+    HoldOutcome,
+    HoldResult,
+)
 from domain.errors import NotFound
 from domain.history import Event
 from domain.seating import Assignment, Occupancy
@@ -62,20 +71,31 @@ def insert_booking(
     request: BookingRequest,
     assignments: Sequence[Assignment],
 ) -> int:
-    """Write a confirmed booking and its tickets; the exclusion constraint judges last."""
-    booking_id = None
-    while booking_id is None:  # a clash of random references is retried, not raised
-        booking_id = conn.execute(
+    """Write a booking and its tickets, confirmed or held (until now() plus the hold, by
+    PostgreSQL's clock); the exclusion constraint judges last."""
+    held: dict[str, Any] = {}
+    if request.hold_seconds is not None:
+        held = {
+            "status": BookingStatus.HELD,
+            "expires_at": func.now() + func.make_interval(0, 0, 0, 0, 0, 0, request.hold_seconds),
+            "hold_seconds": request.hold_seconds,
+        }
+    found = None
+    while found is None:  # a clash of random references is retried, not raised
+        found = conn.execute(
             pg_insert(bookings_t)
             .values(
                 reference=new_reference(),
                 owner=owner,
                 service_id=service.id,
                 date=request.date,
+                replaces=request.replaces,
+                **held,
             )
             .on_conflict_do_nothing(index_elements=["reference"])
-            .returning(bookings_t.c.id)
-        ).scalar()
+            .returning(bookings_t.c.id, bookings_t.c.expires_at)
+        ).first()
+    booking_id, expires_at = found
     conn.execute(
         insert(passengers_t),
         [
@@ -96,11 +116,166 @@ def insert_booking(
                 "legs": Range(a.start, a.end, bounds="[)"),
                 "origin": service.stops[a.start].station,
                 "destination": service.stops[a.end].station,
+                "hold_expires_at": expires_at,
             }
             for a in assignments
         ],
     )
-    return booking_id
+    return int(booking_id)
+
+
+def expire_holds(
+    conn: Connection, departure: tuple[str, dt.date] | None = None, limit: int | None = None
+) -> list[BookingChange]:
+    """Mark holds past their expiry (by PostgreSQL's clock) expired and free their tickets:
+    on one departure (the allocation, before it reads what is taken), or anywhere (beat).
+    A hold that another transaction is confirming or extending right now is skipped:
+    that transaction decides it."""
+    due = (
+        select(bookings_t.c.id)
+        .where(bookings_t.c.status == BookingStatus.HELD, bookings_t.c.expires_at <= func.now())
+        .order_by(bookings_t.c.expires_at)
+        .with_for_update(skip_locked=True)
+    )
+    if departure is not None:
+        due = due.where(bookings_t.c.service_id == departure[0], bookings_t.c.date == departure[1])
+    if limit is not None:
+        due = due.limit(limit)
+    return _retire_holds(conn, due, BookingStatus.EXPIRED)
+
+
+def _retire_holds(conn: Connection, ids: Any, status: str) -> list[BookingChange]:
+    """Set these held bookings' status and take their tickets off the seats."""
+    changed = [
+        BookingChange(row.id, row.owner, row.reference)
+        for row in conn.execute(
+            update(bookings_t)
+            .where(bookings_t.c.id.in_(ids.scalar_subquery()))
+            .values(status=status)
+            .returning(bookings_t.c.id, bookings_t.c.owner, bookings_t.c.reference)
+        )
+    ]
+    if changed:
+        conn.execute(
+            update(tickets_t)
+            .where(tickets_t.c.booking_id.in_([c.id for c in changed]), tickets_t.c.active)
+            .values(active=False)
+        )
+    return changed
+
+
+def warn_expiring(conn: Connection, within_seconds: int, limit: int) -> list[BookingChange]:
+    """Holds that expire within `within_seconds` and were not yet warned of: marked warned
+    (an extension clears the mark)."""
+    soon = func.now() + func.make_interval(0, 0, 0, 0, 0, 0, within_seconds)
+    due = (
+        select(bookings_t.c.id)
+        .where(
+            bookings_t.c.status == BookingStatus.HELD,
+            bookings_t.c.expires_at > func.now(),
+            bookings_t.c.expires_at <= soon,
+            ~bookings_t.c.expiry_warned,
+        )
+        .order_by(bookings_t.c.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [
+        BookingChange(row.id, row.owner, row.reference, row.expires_at)
+        for row in conn.execute(
+            update(bookings_t)
+            .where(bookings_t.c.id.in_(due.scalar_subquery()))
+            .values(expiry_warned=True)
+            .returning(
+                bookings_t.c.id, bookings_t.c.owner, bookings_t.c.reference, bookings_t.c.expires_at
+            )
+        )
+    ]
+
+
+def confirm_hold(conn: Connection, reference: str, owner: str | None) -> HoldOutcome:
+    """Confirm a hold if it has not expired, decided by PostgreSQL's clock in this one
+    statement; otherwise say why not (a lapsed hold is marked expired here)."""
+    mine = [bookings_t.c.reference == reference]
+    if owner is not None:
+        mine.append(bookings_t.c.owner == owner)
+    row = conn.execute(
+        update(bookings_t)
+        .where(
+            *mine,
+            bookings_t.c.status == BookingStatus.HELD,
+            bookings_t.c.expires_at > func.now(),
+        )
+        .values(status=BookingStatus.CONFIRMED, expires_at=None, confirmed_at=func.now())
+        .returning(bookings_t.c.id, bookings_t.c.owner)
+    ).first()
+    if row is not None:
+        conn.execute(
+            update(tickets_t)
+            .where(tickets_t.c.booking_id == row.id, tickets_t.c.active)
+            .values(hold_expires_at=None)
+        )
+        return HoldOutcome(BookingChange(row.id, row.owner, reference), HoldResult.DONE)
+    return _not_done(conn, reference, owner)
+
+
+def extend_hold(
+    conn: Connection,
+    reference: str,
+    owner: str | None,
+    seconds: int,
+    max_extensions: int,
+    max_total_seconds: int,
+) -> HoldOutcome:
+    """Move a live hold's expiry to now + `seconds` (never earlier than it was, never past
+    `max_total_seconds` after it was seated), at most `max_extensions` times."""
+    mine = [bookings_t.c.reference == reference]
+    if owner is not None:
+        mine.append(bookings_t.c.owner == owner)
+    cap = bookings_t.c.created_at + func.make_interval(0, 0, 0, 0, 0, 0, max_total_seconds)
+    asked = func.least(func.now() + func.make_interval(0, 0, 0, 0, 0, 0, seconds), cap)
+    row = conn.execute(
+        update(bookings_t)
+        .where(
+            *mine,
+            bookings_t.c.status == BookingStatus.HELD,
+            bookings_t.c.expires_at > func.now(),
+            bookings_t.c.extensions < max_extensions,
+            cap > bookings_t.c.expires_at,
+        )
+        .values(
+            expires_at=func.greatest(bookings_t.c.expires_at, asked),
+            extensions=bookings_t.c.extensions + 1,
+            expiry_warned=False,
+        )
+        .returning(bookings_t.c.id, bookings_t.c.owner, bookings_t.c.expires_at)
+    ).first()
+    if row is not None:
+        conn.execute(
+            update(tickets_t)
+            .where(tickets_t.c.booking_id == row.id, tickets_t.c.active)
+            .values(hold_expires_at=row.expires_at)
+        )
+        change = BookingChange(row.id, row.owner, reference, row.expires_at)
+        return HoldOutcome(change, HoldResult.DONE)
+    return _not_done(conn, reference, owner)
+
+
+def _not_done(conn: Connection, reference: str, owner: str | None) -> HoldOutcome:
+    """Why a confirmation or an extension changed nothing; a lapsed hold is marked expired
+    now, so that its history says so."""
+    row = find_booking(conn, reference, owner)
+    change = BookingChange(row.id, row.owner, row.reference, row.expires_at)
+    status = status_of(row)
+    if row.status == BookingStatus.HELD and status == BookingStatus.EXPIRED:
+        lapsed = select(bookings_t.c.id).where(
+            bookings_t.c.id == row.id,
+            bookings_t.c.status == BookingStatus.HELD,
+            bookings_t.c.expires_at <= func.now(),
+        )
+        if _retire_holds(conn, lapsed, BookingStatus.EXPIRED):
+            return HoldOutcome(change, HoldResult.EXPIRED, expired_now=True)
+    return HoldOutcome(change, HoldResult(status))
 
 
 def load_bookings(conn: Connection, rows: Sequence[Any]) -> list[Booking]:
@@ -183,15 +358,22 @@ def list_bookings(
     return list(conn.execute(query.order_by(bookings_t.c.id).limit(limit + 1)))
 
 
-def cancel_booking(conn: Connection, reference: str, owner: str | None) -> tuple[int, str, bool]:
-    """Cancel (idempotently): the booking's tickets stop holding their seats at once.
+def cancel_booking(
+    conn: Connection, reference: str, owner: str | None
+) -> tuple[int, str, str | None]:
+    """Cancel (idempotently) a confirmed booking or a live hold (releasing it): its tickets
+    stop holding their seats at once. An expired hold is left as it is.
 
-    (booking id, its owner, whether this call is the one that cancelled it)."""
+    (booking id, its owner, the status this call cancelled it from: None if it did not)."""
     row = find_booking(conn, reference, owner)
+    live = or_(
+        bookings_t.c.status == BookingStatus.CONFIRMED,
+        and_(bookings_t.c.status == BookingStatus.HELD, bookings_t.c.expires_at > func.now()),
+    )
     cancelled = conn.execute(  # of two cancellations at once, one changes the row
         update(bookings_t)
-        .where(bookings_t.c.id == row.id, bookings_t.c.status == "confirmed")
-        .values(status="cancelled", cancelled_at=func.now())
+        .where(bookings_t.c.id == row.id, live)
+        .values(status=BookingStatus.CANCELLED, cancelled_at=func.now(), expires_at=None)
         .returning(bookings_t.c.id)
     ).first()
     if cancelled is not None:
@@ -200,7 +382,7 @@ def cancel_booking(conn: Connection, reference: str, owner: str | None) -> tuple
             .where(and_(tickets_t.c.booking_id == row.id, tickets_t.c.active))
             .values(active=False)
         )
-    return row.id, row.owner, cancelled is not None
+    return row.id, row.owner, None if cancelled is None else row.status
 
 
 _ADD_EVENT = insert(events_t)  # built once: every booking writes two events

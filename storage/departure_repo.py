@@ -22,7 +22,16 @@ from domain import departure
 from domain.departure import Found, Manifest, OnBoard, available, free_by_zone, leaving_on
 from domain.seating import Occupancy
 from domain.timetable import Seat, ServiceTimetable
-from storage.tables import LEG_BOUNDS, Booking, Passenger, RouteStop, SeatRow, Service, Ticket
+from storage.tables import (
+    LEG_BOUNDS,
+    LIVE_TICKET,
+    Booking,
+    Passenger,
+    RouteStop,
+    SeatRow,
+    Service,
+    Ticket,
+)
 from storage.timetable_cache import ServiceLookup
 
 tickets_t = Ticket.__table__
@@ -34,7 +43,8 @@ services_t = Service.__table__
 
 
 def _departure(service_id: str, date: dt.date) -> Any:
-    return and_(tickets_t.c.service_id == service_id, tickets_t.c.date == date, tickets_t.c.active)
+    """The departure's tickets that hold their seats now (an expired hold does not)."""
+    return and_(tickets_t.c.service_id == service_id, tickets_t.c.date == date, LIVE_TICKET)
 
 
 def _on_board_query(service_id: str, date: dt.date) -> Any:
@@ -48,6 +58,7 @@ def _on_board_query(service_id: str, date: dt.date) -> Any:
             tickets_t.c.seat,
             func.lower(tickets_t.c.legs).label("start"),
             func.upper(tickets_t.c.legs).label("end"),
+            tickets_t.c.hold_expires_at.is_not(None).label("held"),
         )
         .join(bookings_t, bookings_t.c.id == tickets_t.c.booking_id)
         .join(

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.job import PENDING
 from domain.quotas import FIELDS, QuotaOverride
-from storage.tables import Booking, ClientQuota, Job, Passenger
+from storage.tables import LIVE_TICKET, Booking, ClientQuota, Job, Ticket
 
 quotas_t = ClientQuota.__table__
 jobs_t = Job.__table__
 bookings_t = Booking.__table__
-passengers_t = Passenger.__table__
+tickets_t = Ticket.__table__
 
 
 def get_override(conn: Connection, client: str) -> QuotaOverride | None:
@@ -43,31 +44,21 @@ def seats_held_by(
     """seats_held for several clients at once (the worker's transaction)."""
     if not owners:
         return {}
-    query = (
-        select(bookings_t.c.owner, func.count())
-        .select_from(passengers_t.join(bookings_t, bookings_t.c.id == passengers_t.c.booking_id))
-        .where(
-            bookings_t.c.owner.in_(owners),
-            bookings_t.c.service_id == service_id,
-            bookings_t.c.date == date,
-            bookings_t.c.status == "confirmed",
-        )
-        .group_by(bookings_t.c.owner)
+    query = _seats_held(bookings_t.c.owner.in_(owners), service_id, date).add_columns(
+        bookings_t.c.owner
     )
-    found = dict(conn.execute(query).all())
+    found = {owner: count for count, owner in conn.execute(query.group_by(bookings_t.c.owner))}
     return {owner: found.get(owner, 0) for owner in owners}
 
 
-def _seats_held_query(owner: str, service_id: str, date: dt.date):  # type: ignore[no-untyped-def]
+def _seats_held(whose: Any, service_id: str, date: dt.date) -> Select[Any]:
+    """The passengers a client has on the departure: each with a ticket that holds its seat
+    now (confirmed, or held and not expired; a passenger cancelled alone does not count)."""
+    person = func.distinct(tuple_(tickets_t.c.booking_id, tickets_t.c.passenger))
     return (
-        select(func.count())
-        .select_from(passengers_t.join(bookings_t, bookings_t.c.id == passengers_t.c.booking_id))
-        .where(
-            bookings_t.c.owner == owner,
-            bookings_t.c.service_id == service_id,
-            bookings_t.c.date == date,
-            bookings_t.c.status == "confirmed",
-        )
+        select(func.count(person))
+        .select_from(tickets_t.join(bookings_t, bookings_t.c.id == tickets_t.c.booking_id))
+        .where(whose, tickets_t.c.service_id == service_id, tickets_t.c.date == date, LIVE_TICKET)
     )
 
 
@@ -89,7 +80,9 @@ def admission_figures(
         select(
             *own,
             pending.scalar_subquery().label("open_jobs_now"),
-            _seats_held_query(owner, service_id, date).scalar_subquery().label("held"),
+            _seats_held(bookings_t.c.owner == owner, service_id, date)
+            .scalar_subquery()
+            .label("held"),
         )
     ).one()
     override = QuotaOverride(**{name: getattr(row, name) for name in FIELDS})

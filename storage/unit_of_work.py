@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from domain.access import Identity
-from domain.booking import BookingRequest
+from domain.booking import BookingChange, BookingRequest, HoldOutcome
 from domain.errors import WriteConflict
 from domain.history import Event
 from domain.job import AcceptedBooking, ClaimedJob, JobStatus, KnownJob, NewJob, StaleJob
@@ -112,8 +112,31 @@ class SqlBookings:
         except IntegrityError as clash:  # the exclusion constraint: a seat sold meanwhile
             raise WriteConflict(str(clash.orig)) from clash
 
-    def cancel(self, reference: str, owner: str | None) -> tuple[int, str, bool]:
+    def cancel(self, reference: str, owner: str | None) -> tuple[int, str, str | None]:
         return booking_repo.cancel_booking(self.conn, reference, owner)
+
+    def confirm(self, reference: str, owner: str | None) -> HoldOutcome:
+        return booking_repo.confirm_hold(self.conn, reference, owner)
+
+    def extend(
+        self,
+        reference: str,
+        owner: str | None,
+        seconds: int,
+        max_extensions: int,
+        max_total_seconds: int,
+    ) -> HoldOutcome:
+        return booking_repo.extend_hold(
+            self.conn, reference, owner, seconds, max_extensions, max_total_seconds
+        )
+
+    def expire_holds(
+        self, departure: tuple[str, dt.date] | None, limit: int | None
+    ) -> list[BookingChange]:
+        return booking_repo.expire_holds(self.conn, departure, limit)
+
+    def warn_expiring(self, within_seconds: int, limit: int) -> list[BookingChange]:
+        return booking_repo.warn_expiring(self.conn, within_seconds, limit)
 
 
 class SqlBatches:

@@ -12,7 +12,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from celeryconfig import ALLOCATE_TASK, PURGE_TASK, SERVE_TASK, SWEEP_TASK
+from celeryconfig import ALLOCATE_TASK, HOLDS_TASK, PURGE_TASK, SERVE_TASK, SWEEP_TASK
+from services import holds
 from services.allocation import allocate_job, serve_queue
 from services.retention import purge
 from services.sweeper import sweep
@@ -70,6 +71,12 @@ def register(app: Celery) -> None:
             lambda job_ids: notify.announce(rt.redis, job_ids, []),
         )
         return {"requeued": result.requeued, "failed": result.failed}
+
+    @app.task(name=HOLDS_TASK, ignore_result=True)
+    def expire_holds() -> dict[str, int]:
+        """Mark expired holds (their seats are free already) and warn of those about to."""
+        swept = holds.sweep(get_runtime(settings, app).unit_of_work)
+        return {"expired": swept.expired, "warned": swept.warned}
 
     @app.task(name=PURGE_TASK, ignore_result=True)
     def purge_past_retention() -> dict[str, int]:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from domain.errors import NotFound, ValidationFailed
 from domain.job import PENDING, JobStatus
+from services import holds
 from services.bookings import Idempotency, submit_booking
 from services.bookings import cancel_booking as cancel
 from storage import booking_repo, job_repo, notify
@@ -26,6 +27,7 @@ from web.schemas.bookings import (
     BookingListArgs,
     BookingListSchema,
     BookingOutSchema,
+    ExtendInSchema,
     HistorySchema,
     JobSchema,
 )
@@ -171,11 +173,10 @@ def booking_history(reference: str) -> Any:
 @roles("client", "operator")
 @blp.response(200, BookingOutSchema)
 def cancel_booking(reference: str) -> Any:
-    """Cancel a booking: its seats are free again at once. Cancelling again is harmless."""
+    """Cancel a booking, or release a hold: its seats are free again at once. Cancelling
+    again is harmless."""
     cancel(db.unit_of_work(), identity(), reference)
-    with db.engine().connect() as conn:
-        row = booking_repo.find_booking(conn, reference, identity().owner_filter())
-        return _bookings(conn, [row])[0]
+    return _booking_now(reference)
 
 
 @blp.route("/bookings")
@@ -200,3 +201,31 @@ def list_bookings(args: dict[str, Any]) -> Any:
             "bookings": _bookings(conn, page),
             "next_cursor": encode_cursor(page[-1].id) if len(rows) > len(page) else None,
         }
+
+
+@blp.route("/bookings/<reference>/confirm", methods=["POST"])
+@roles("client", "operator")
+@blp.response(200, BookingOutSchema)
+def confirm_hold(reference: str) -> Any:
+    """Confirm a held booking before its hold expires (409 hold_expired after); confirming
+    again answers the same."""
+    holds.confirm(db.unit_of_work(), identity(), reference)
+    return _booking_now(reference)
+
+
+@blp.route("/bookings/<reference>/extend", methods=["POST"])
+@roles("client", "operator")
+@blp.arguments(ExtendInSchema)
+@blp.response(200, BookingOutSchema)
+def extend_hold(data: dict[str, Any], reference: str) -> Any:
+    """Hold the seats `seconds` from now (never less than before), a bounded number of times
+    and up to a bounded total; the booking with its new `expires_at`."""
+    holds.extend(db.unit_of_work(), identity(), db.settings(), reference, data["seconds"])
+    return _booking_now(reference)
+
+
+def _booking_now(reference: str) -> dict[str, Any]:
+    """The caller's booking as it stands (read from the primary: just changed)."""
+    with db.engine().connect() as conn:
+        row = booking_repo.find_booking(conn, reference, identity().owner_filter())
+        return _bookings(conn, [row])[0]

@@ -114,6 +114,7 @@ def passenger(service: ServiceTimetable, t: OnBoard) -> dict[str, Any]:
         **service.seat_place(t.seat),
         "origin": service.stops[t.start].station,
         "destination": service.stops[t.end].station,
+        "held": t.held,
     }
 
 

@@ -139,7 +139,11 @@ def test_a_cancelled_booking_no_longer_blocks_its_seat(
     reference = bookings_of(engine, service.id, day)[0].reference
 
     with engine.begin() as conn:
-        assert booking_repo.cancel_booking(conn, reference, "carol") == (first, "carol", True)
+        assert booking_repo.cancel_booking(conn, reference, "carol") == (
+            first,
+            "carol",
+            "confirmed",
+        )
         cancelled = booking_repo.find_booking(conn, reference, None)
     assert cancelled.status == "cancelled"
     assert cancelled.cancelled_at is not None
@@ -163,10 +167,10 @@ def test_cancelling_twice_keeps_the_first_cancellation(
         sell(conn, service, day, "A1", LON, AMS, owner="carol")
     reference = bookings_of(engine, service.id, day)[0].reference
     with engine.begin() as conn:
-        assert booking_repo.cancel_booking(conn, reference, "carol")[2] is True
+        assert booking_repo.cancel_booking(conn, reference, "carol")[2] == "confirmed"
         once = booking_repo.find_booking(conn, reference, None)
     with engine.begin() as conn:
-        assert booking_repo.cancel_booking(conn, reference, None)[2] is False  # nothing to do
+        assert booking_repo.cancel_booking(conn, reference, None)[2] is None  # nothing to do
         twice = booking_repo.find_booking(conn, reference, None)
 
     assert twice.status == "cancelled"

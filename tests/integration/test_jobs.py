@@ -67,7 +67,7 @@ def test_a_new_job_is_queued_with_its_request_and_no_attempt(
         day,
     )
     assert row.lease_until is None and row.booking_id is None and row.error is None
-    assert row.request["v"] == job_payload.VERSION and job_payload.decode(row.request) == req
+    assert row.request["v"] == 1 and job_payload.decode(row.request) == req
     with engine.connect() as conn:
         assert job_repo.departure_of(conn, job_id) == (sid, day, "queued")
 

@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from domain.access import Identity
-from domain.booking import BookingRequest
+from domain.booking import BookingChange, BookingRequest, HoldOutcome, HoldResult
 from domain.errors import NotFound, WriteConflict
 from domain.history import Event
 from domain.job import (
@@ -58,6 +58,10 @@ class BookingRow:
     passengers: int
     legs: list[tuple[str, int, int]]  # (seat, start, end)
     status: str = "confirmed"
+    lapsed: bool = False  # a hold past its expiry, as the test says the clock did
+    expiring: bool = False  # a hold within a minute of its expiry, as the test says
+    warned: bool = False
+    extensions: int = 0
 
 
 @dataclass
@@ -202,6 +206,10 @@ class FakeJobs:
         return len(ended)
 
 
+def _holds_seats(b: BookingRow) -> bool:
+    return b.status == "confirmed" or (b.status == "held" and not b.lapsed)
+
+
 def _sender(job: NewJob) -> str:
     return job.owner if job.submitted_by is None else job.submitted_by.sub
 
@@ -218,7 +226,7 @@ class FakeBookings:
         return [
             leg
             for b in self.rows.values()
-            if (b.service, b.date, b.status) == (service_id, date, "confirmed")
+            if (b.service, b.date) == (service_id, date) and _holds_seats(b)
             for leg in b.legs
         ]
 
@@ -246,15 +254,75 @@ class FakeBookings:
             request.date,
             len(request.passengers),
             [(a.seat.number, a.start, a.end) for a in assignments],
+            status="confirmed" if request.hold_seconds is None else "held",
         )
         return booking_id
 
-    def cancel(self, reference: str, owner: str | None) -> tuple[int, str, bool]:
+    def _find(self, reference: str, owner: str | None) -> BookingRow:
         for row in self.rows.values():
             if row.reference == reference and owner in (None, row.owner):
-                cancelled = row.status == "confirmed"
-                row.status = "cancelled"
-                return row.id, row.owner, cancelled
+                return row
+        raise NotFound(f"No booking {reference}.")
+
+    def _outcome(self, row: BookingRow) -> HoldOutcome:
+        change = BookingChange(row.id, row.owner, row.reference)
+        if row.status == "held" and row.lapsed:
+            row.status = "expired"
+            return HoldOutcome(change, HoldResult.EXPIRED, expired_now=True)
+        return HoldOutcome(change, HoldResult(row.status))
+
+    def confirm(self, reference: str, owner: str | None) -> HoldOutcome:
+        row = self._find(reference, owner)
+        if row.status == "held" and not row.lapsed:
+            row.status = "confirmed"
+            return HoldOutcome(BookingChange(row.id, row.owner, reference), HoldResult.DONE)
+        return self._outcome(row)
+
+    def extend(
+        self,
+        reference: str,
+        owner: str | None,
+        seconds: int,
+        max_extensions: int,
+        max_total_seconds: int,
+    ) -> HoldOutcome:
+        row = self._find(reference, owner)
+        if row.status == "held" and not row.lapsed and row.extensions < max_extensions:
+            row.extensions += 1
+            row.warned = row.expiring = False
+            later = dt.datetime(2030, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
+            return HoldOutcome(BookingChange(row.id, row.owner, reference, later), HoldResult.DONE)
+        return self._outcome(row)
+
+    def expire_holds(
+        self, departure: tuple[str, dt.date] | None, limit: int | None
+    ) -> list[BookingChange]:
+        found = [
+            r
+            for r in self.rows.values()
+            if r.status == "held" and r.lapsed and departure in (None, (r.service, r.date))
+        ][:limit]
+        for r in found:
+            r.status = "expired"
+        return [BookingChange(r.id, r.owner, r.reference) for r in found]
+
+    def warn_expiring(self, within_seconds: int, limit: int) -> list[BookingChange]:
+        found = [
+            r
+            for r in self.rows.values()
+            if r.status == "held" and r.expiring and not r.lapsed and not r.warned
+        ][:limit]
+        for r in found:
+            r.warned = True
+        return [BookingChange(r.id, r.owner, r.reference) for r in found]
+
+    def cancel(self, reference: str, owner: str | None) -> tuple[int, str, str | None]:
+        for row in self.rows.values():
+            if row.reference == reference and owner in (None, row.owner):
+                was = row.status if row.status in ("confirmed", "held") else None
+                if was is not None:
+                    row.status = "cancelled"
+                return row.id, row.owner, was
         raise NotFound(f"No booking {reference}.")
 
 

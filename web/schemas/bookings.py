@@ -8,6 +8,7 @@ from domain.booking import BookingRequest, BookingStatus, PassengerRequest, Tick
 from domain.history import Action
 from domain.job import JobStatus
 from domain.seating import SEATING_MODES
+from settings import HOLD_MIN_SECONDS
 from web.schemas.common import ZONE, LinksSchema, PageArgs, ProblemSchema, _code, _text
 
 # A passenger's tickets may not overlap, so they are at most the route's legs; real
@@ -39,6 +40,18 @@ class PassengerInSchema(Schema):
             raise ValidationError("A passenger with tickets asks seats on each ticket.", "seat")
 
 
+class HoldInSchema(Schema):
+    seconds = fields.Integer(
+        required=True,
+        validate=validate.Range(min=HOLD_MIN_SECONDS),
+        metadata={"description": "60 to HOLD_MAX_SECONDS (900 unless the server says)."},
+    )
+
+
+class ExtendInSchema(HoldInSchema):
+    """How long, from now, to hold the seats."""
+
+
 class BookingInSchema(Schema):
     """A booking request; loads into a domain BookingRequest (plus `client`)."""
 
@@ -55,6 +68,10 @@ class BookingInSchema(Schema):
         1,
         255,
         metadata={"description": "Operators only: the client this booking is made for."},
+    )
+    hold = fields.Nested(
+        HoldInSchema,
+        metadata={"description": "Seat, then hold the seats until confirmed or expired."},
     )
 
     @validates_schema
@@ -85,7 +102,14 @@ class BookingInSchema(Schema):
             else:
                 tickets = (TicketRequest(data["origin"], data["destination"], p.get("seat"), zone),)
             passengers.append(PassengerRequest(p["name"], tickets))
-        request = BookingRequest(data["service"], data["date"], data["seating"], tuple(passengers))
+        hold = data.get("hold")
+        request = BookingRequest(
+            data["service"],
+            data["date"],
+            data["seating"],
+            tuple(passengers),
+            hold_seconds=None if hold is None else hold["seconds"],
+        )
         return {"request": request, "client": data.get("client")}
 
 

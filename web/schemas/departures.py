@@ -69,6 +69,9 @@ class OnBoardSchema(Schema):
     comfort_zone = fields.String()
     origin = fields.String()
     destination = fields.String()
+    held = fields.Boolean(
+        metadata={"description": "The seat is held until its booking's hold expires."}
+    )
 
 
 class ChangingSchema(OnBoardSchema):
