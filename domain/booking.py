@@ -208,3 +208,13 @@ class HoldOutcome:
     change: BookingChange
     result: HoldResult
     expired_now: bool = False  # this call found the hold lapsed and marked it expired
+
+
+@dataclass(frozen=True)
+class ExchangeSource:
+    """The booking an exchange replaces, as the allocation found it (its row locked)."""
+
+    booking: BookingChange
+    status: str
+    departure: tuple[str, dt.date]
+    legs: list[tuple[str, int, int]]  # (seat, start, end) of its active tickets

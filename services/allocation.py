@@ -28,7 +28,7 @@ from redis.exceptions import LockError
 
 import logs
 import metrics
-from domain.booking import BookingChange, plan
+from domain.booking import BookingChange, BookingStatus, ExchangeSource, plan
 from domain.errors import (
     AllocationRefused,
     BookingClosed,
@@ -40,13 +40,13 @@ from domain.errors import (
 from domain.history import WORKER, Action, Event
 from domain.job import ENDED, ClaimedJob, JobStatus
 from domain.quotas import QuotaExceeded, check_seats
-from domain.seating import Occupancy, choose_seats
+from domain.seating import Assignment, Occupancy, choose_seats
 from domain.timetable import ServiceTimetable
 from services import holds, webhooks
 from services.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from settings import Settings
 from storage import wake_ups
-from storage.locks import departure_lock
+from storage.locks import DepartureBusy, OtherDepartures, departure_lock
 
 log = logging.getLogger(__name__)
 jobs_log = structlog.stdlib.get_logger(__name__)
@@ -78,11 +78,25 @@ class Fenced(Exception):
     """A newer attempt owns a job we claimed: our whole transaction is void."""
 
 
+class StepAside(Exception):
+    """A job needs another departure's lock that this worker may not wait for (storage/
+    locks.OtherDepartures): the jobs from it on go back to the queue, untried."""
+
+
+class OtherLocks(Protocol):
+    """Other departures' locks, for exchanges (storage/locks.OtherDepartures)."""
+
+    def take(self, service_id: str, date: dt.date) -> bool: ...
+
+    def release(self) -> None: ...
+
+
 @dataclass
 class BatchResult:
     claimed: int = 0
     succeeded: int = 0
     failed: int = 0
+    stepped_aside: int = 0  # jobs given back untried, to be served once a lock is free
 
 
 def allocate_job(rt: Resources, job_id: uuid.UUID, clock: Clock = utcnow) -> str | None:
@@ -110,8 +124,9 @@ def serve_queue(rt: Resources, service_id: str, date: dt.date, clock: Clock = ut
     """Serve a departure's queue, oldest first, until it is drained or this worker's time
     budget is spent (then another message serves the rest); return the jobs ended.
 
-    Raises DepartureBusy when the departure's lock cannot be had in time, and
-    database errors for the caller to retry.
+    Raises DepartureBusy when the departure's lock cannot be had in time, or an exchange
+    waits for another's (what was served before it is committed), and database errors
+    for the caller to retry.
     """
     s = rt.settings
     ended = 0
@@ -121,9 +136,19 @@ def serve_queue(rt: Resources, service_id: str, date: dt.date, clock: Clock = ut
         deadline = time.monotonic() + s.allocation_time_budget_seconds
         unmarked = False  # the wake-up mark was cleared since the last round that found jobs
         while True:
-            result = serve_departure(rt.unit_of_work, s, service_id, date, clock, rt.announce)
+            others = OtherDepartures(
+                rt.redis,
+                (service_id, date),
+                s.departure_lock_ttl_seconds,
+                s.departure_lock_wait_seconds,
+            )
+            result = serve_departure(
+                rt.unit_of_work, s, service_id, date, clock, rt.announce, others
+            )
             served = result.succeeded + result.failed
             ended += served
+            if result.stepped_aside:  # an exchange waits for another departure's lock
+                raise DepartureBusy(f"an exchange on {service_id} {date} waits for a lock")
             if result.claimed == 0 or served == result.claimed < s.allocation_batch_size:
                 if unmarked:
                     break  # drained after the mark went: a later job wakes the departure itself
@@ -153,9 +178,11 @@ def serve_departure(
     date: dt.date,
     clock: Clock = utcnow,
     announce: Announce | None = None,
+    others: OtherLocks | None = None,
 ) -> BatchResult:
     """Claim up to a batch of the departure's oldest jobs and seat them in one transaction;
-    `announce` is told of the jobs it ended, once they are committed."""
+    `announce` is told of the jobs it ended, once they are committed; `others` gives the
+    locks of the other departures that exchanges touch (none: they are not taken)."""
     s = settings
     with unit_of_work() as uow:
         claimed = uow.jobs.claim(
@@ -170,9 +197,15 @@ def serve_departure(
     try:
         with unit_of_work() as uow:
             seating = _Seating.open(uow, service_id, date, claimed, clock(), s.booking_horizon_days)
+            seating.others = others
             holds.expired(uow, seating.expired, WORKER)
-            for job in claimed:
-                booking_id, error = seating.seat(job)
+            for i, job in enumerate(claimed):
+                try:
+                    booking_id, error = seating.seat(job)
+                except StepAside:  # first come, first served: the later ones wait too
+                    uow.jobs.release(claimed[i:], refund=True)
+                    result.stepped_aside = len(claimed) - i
+                    break
                 if not uow.jobs.finish(job, booking_id, None if error is None else error.to_json()):
                     raise Fenced(str(job.id))
                 uow.events.add(_ended(job, booking_id, error))
@@ -194,6 +227,9 @@ def serve_departure(
     except BaseException:
         _release_quietly(unit_of_work, claimed)
         raise
+    finally:
+        if others is not None:
+            others.release()
     _count_committed(ended, seating.expired, time.perf_counter() - started)
     if announce is not None:
         _announce_quietly(announce, [job for job, _ in ended])
@@ -220,6 +256,7 @@ class _Seating:
     now: dt.datetime
     horizon_days: int
     expired: list[BookingChange]  # holds found expired (and marked) on opening
+    others: OtherLocks | None = None
 
     @classmethod
     def open(
@@ -250,26 +287,85 @@ class _Seating:
         )
 
     def seat(self, job: ClaimedJob) -> tuple[int | None, JobError | None]:
-        """Seat one job: its new booking's id, or why it failed."""
+        """Seat one job: its new booking's id, or why it failed. An exchange retires the
+        booking it replaces in the same transaction, or leaves it untouched if it fails.
+
+        Raises StepAside when an exchange needs a busy departure's lock it may not wait for.
+        """
         if self.service is None:
             return None, JobError(Code.INTERNAL_ERROR, f"Service {job.request.service} is gone.")
         if (over := _over_seat_quota(job, self.held)) is not None:
             return None, over
-        try:
-            asks = plan(self.service, job.request, self.now, self.horizon_days)
-            given = choose_seats(self.service.seats, self.occupancy, asks, job.request.seating)
-        except AllocationRefused as refused:
-            return None, JobError(refused.code, refused.detail, refused.tickets)
-        except BookingClosed as closed:
-            return None, JobError(Code.BOOKING_CLOSED, closed.detail)
-        except RailError as other:
-            return None, JobError(Code.INTERNAL_ERROR, other.detail)
+        replaced: ExchangeSource | None = None
+        if job.request.replaces is not None:
+            found = self._replaced(job)
+            if isinstance(found, JobError):
+                return None, found
+            replaced = found
+        occupancy = self._occupancy_for(job, replaced)
+        given = self._choose(job, occupancy)
+        if isinstance(given, JobError):
+            return None, given
+        if replaced is not None:
+            self.uow.bookings.retire(replaced.booking.id)
         booking_id = self.uow.bookings.add(job.owner, self.service, job.request, given)
+        if replaced is not None:
+            self._exchanged(job, replaced, booking_id)
+        self.occupancy = occupancy
         for a in given:
             self.occupancy.take(a.seat.number, a.start, a.end)
         if job.owner in self.held:
             self.held[job.owner] += len(job.request.passengers)
         return booking_id, None
+
+    def _choose(self, job: ClaimedJob, occupancy: Occupancy) -> list[Assignment] | JobError:
+        """The seats the job's request gets, or why it gets none."""
+        assert self.service is not None
+        try:
+            asks = plan(self.service, job.request, self.now, self.horizon_days)
+            return choose_seats(self.service.seats, occupancy, asks, job.request.seating)
+        except AllocationRefused as refused:
+            return JobError(refused.code, refused.detail, refused.tickets)
+        except BookingClosed as closed:
+            return JobError(Code.BOOKING_CLOSED, closed.detail)
+        except RailError as other:
+            return JobError(Code.INTERNAL_ERROR, other.detail)
+
+    def _occupancy_for(self, job: ClaimedJob, replaced: ExchangeSource | None) -> Occupancy:
+        """What is taken, as the job sees it: an exchange on the same departure may keep
+        (or reuse) the seats of the booking it replaces."""
+        if replaced is None or replaced.departure != (job.request.service, job.request.date):
+            return self.occupancy
+        occupancy = self.occupancy.copy()
+        for legs in replaced.legs:
+            occupancy.release(*legs)
+        return occupancy
+
+    def _replaced(self, job: ClaimedJob) -> ExchangeSource | JobError:
+        """The confirmed booking an exchange replaces, locked, with its departure's lock."""
+        reference = job.request.replaces
+        assert reference is not None
+        found = self.uow.bookings.lock_for_exchange(reference)
+        if found is None or found.booking.owner != job.owner:
+            return JobError(Code.BOOKING_NOT_EXCHANGEABLE, f"Booking {reference} is gone.")
+        if found.status != BookingStatus.CONFIRMED:
+            return JobError(
+                Code.BOOKING_NOT_EXCHANGEABLE,
+                f"Booking {reference} is {found.status} now: only a confirmed one is exchanged.",
+            )
+        if self.others is not None and not self.others.take(*found.departure):
+            raise StepAside(f"{found.departure} is busy")
+        return found
+
+    def _exchanged(self, job: ClaimedJob, replaced: ExchangeSource, booking_id: int) -> None:
+        """The old booking is exchanged for the new one: its history and its owner say so."""
+        old = replaced.booking
+        new_reference = self.uow.bookings.mark_exchanged(old.id, booking_id)
+        details = {"replaced_by": new_reference}
+        self.uow.events.add(
+            Event(Action.EXCHANGED, WORKER, old.owner, job=job.id, booking=old.id, details=details)
+        )
+        self.uow.webhooks.add(webhooks.booking_exchanged(old.owner, old.reference, new_reference))
 
 
 def _ended(job: ClaimedJob, booking_id: int | None, error: JobError | None) -> Event:

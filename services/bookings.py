@@ -12,12 +12,18 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import metrics
 from domain.access import Identity
 from domain.booking import BookingRequest, BookingStatus, plan
-from domain.errors import IdempotencyConflict, NotFound, UnknownService
+from domain.errors import (
+    BookingNotExchangeable,
+    IdempotencyConflict,
+    NotFound,
+    UnknownService,
+    ValidationFailed,
+)
 from domain.history import Action, Event
 from domain.job import KnownJob, NewJob, WakeUp
 from domain.timetable import ServiceTimetable
@@ -51,15 +57,23 @@ def submit_booking(
     idempotency: Idempotency | None = None,
     now: dt.datetime,
     job_id: uuid.UUID | None = None,
+    replaces: str | None = None,
 ) -> uuid.UUID:
-    """Queue a booking request; its job's id (`job_id` if given, the first one's for a key
-    seen before)."""
-    owner = caller.owner_of(client)
+    """Queue a booking request, or (`replaces`) an exchange of a confirmed booking for a new
+    one; its job's id (`job_id` if given, the first one's for a key seen before)."""
     with uow:
+        owner, replaced = caller.owner_of(client), None  # refuses a client naming a client
+        if replaces is not None:
+            owner, replaced = _replaced(uow, caller, client, request, replaces)
+            request = replace(request, replaces=replaces)
         if idempotency is not None:
             known = _known(uow.jobs.find_by_key(owner, caller.sub, idempotency.key), idempotency)
             if known is not None:
                 return known
+        if replaced is not None and replaced != BookingStatus.CONFIRMED:
+            raise BookingNotExchangeable(
+                f"Booking {replaces} is {replaced}: only a confirmed booking can be exchanged."
+            )
         admit(uow, request, now, settings)
         seat_quota = Admission(uow, caller, settings).booking(owner, request)
         job_id = uow.jobs.add(
@@ -83,6 +97,25 @@ def submit_booking(
     metrics.JOBS_ACCEPTED.inc()
     send_quietly(send, [WakeUp(job_id, request.service, request.date)])
     return job_id
+
+
+def _replaced(
+    uow: UnitOfWork, caller: Identity, client: str | None, request: BookingRequest, reference: str
+) -> tuple[str, str]:
+    """The owner and status of the booking an exchange replaces (NotFound if another
+    client's); the new booking is that owner's, and confirmed at once."""
+    old, status = uow.bookings.state(reference, caller.owner_filter())
+    if client is not None and client != old.owner:
+        raise ValidationFailed(
+            "An exchanged booking stays its client's.",
+            {"client": [f"Booking {reference} is another client's."]},
+        )
+    if request.hold_seconds is not None:
+        raise ValidationFailed(
+            "An exchange is confirmed at once; it cannot be held.",
+            {"hold": ["Not with an exchange."]},
+        )
+    return old.owner, status
 
 
 def _known(job: KnownJob | None, idempotency: Idempotency) -> uuid.UUID | None:

@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from domain.access import Identity
-from domain.booking import BookingChange, BookingRequest, HoldOutcome
+from domain.booking import BookingChange, BookingRequest, ExchangeSource, HoldOutcome
 from domain.history import Event
 from domain.job import AcceptedBooking, ClaimedJob, JobStatus, KnownJob, NewJob, StaleJob
 from domain.quotas import QuotaOverride
@@ -45,7 +45,9 @@ class Jobs(Protocol):
         self, job: ClaimedJob, booking_id: int | None, error: dict[str, Any] | None
     ) -> bool: ...
 
-    def release(self, jobs: Sequence[ClaimedJob]) -> None: ...
+    def release(self, jobs: Sequence[ClaimedJob], refund: bool = False) -> None:
+        """Give claimed jobs back to the queue; `refund`: the attempt does not count (they
+        were not tried: the worker stepped aside)."""
 
     def stale(self, queued_after_seconds: float) -> list[StaleJob]: ...
 
@@ -99,6 +101,18 @@ class Bookings(Protocol):
 
     def warn_expiring(self, within_seconds: int, limit: int) -> list[BookingChange]:
         """Holds expiring within `within_seconds` not warned of yet, marked warned."""
+
+    def state(self, reference: str, owner: str | None) -> tuple[BookingChange, str]:
+        """The booking and its status now; NotFound if missing or someone else's."""
+
+    def lock_for_exchange(self, reference: str) -> ExchangeSource | None:
+        """The booking an exchange replaces, locked against other changes until the end."""
+
+    def retire(self, booking_id: int) -> None:
+        """Free an exchanged booking's seats (before its replacement is written)."""
+
+    def mark_exchanged(self, old_id: int, new_id: int) -> str:
+        """Record the exchange on the old booking; the new one's reference."""
 
 
 class Batches(Protocol):

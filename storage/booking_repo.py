@@ -18,6 +18,7 @@ from domain.booking import (
     BookingChange,
     BookingRequest,
     BookingStatus,
+    ExchangeSource,
     HoldOutcome,
     HoldResult,
 )
@@ -385,6 +386,48 @@ def cancel_booking(
     return row.id, row.owner, None if cancelled is None else row.status
 
 
+def lock_for_exchange(conn: Connection, reference: str) -> ExchangeSource | None:
+    """The booking an exchange replaces, its row locked until the transaction ends (so a
+    cancellation or another change of it waits, then sees the exchange), with the legs its
+    active tickets hold."""
+    row = conn.execute(
+        _BOOKING_ROW.where(bookings_t.c.reference == reference).with_for_update(of=bookings_t)
+    ).first()
+    if row is None:
+        return None
+    legs = conn.execute(
+        select(tickets_t.c.seat, *tables.LEG_BOUNDS).where(
+            tickets_t.c.booking_id == row.id, tickets_t.c.active
+        )
+    ).all()
+    change = BookingChange(row.id, row.owner, row.reference)
+    departure = (row.service_id, row.date)
+    return ExchangeSource(change, status_of(row), departure, [(s, a, b) for s, a, b in legs])
+
+
+def retire(conn: Connection, booking_id: int) -> None:
+    """Take an exchanged booking's tickets off their seats (before its replacement is
+    written, which may want the same seats)."""
+    conn.execute(
+        update(tickets_t)
+        .where(tickets_t.c.booking_id == booking_id, tickets_t.c.active)
+        .values(active=False)
+    )
+
+
+def mark_exchanged(conn: Connection, old_id: int, new_id: int) -> str:
+    """The old booking is `exchanged`, replaced by the new one; the new one's reference."""
+    new_reference = select(bookings_t.c.reference).where(bookings_t.c.id == new_id)
+    return str(
+        conn.execute(
+            update(bookings_t)
+            .where(bookings_t.c.id == old_id, bookings_t.c.status == BookingStatus.CONFIRMED)
+            .values(status=BookingStatus.EXCHANGED, replaced_by=new_reference.scalar_subquery())
+            .returning(bookings_t.c.replaced_by)
+        ).scalar_one()
+    )
+
+
 _ADD_EVENT = insert(events_t)  # built once: every booking writes two events
 
 
@@ -410,7 +453,14 @@ def history(conn: Connection, booking_id: int) -> list[Any]:
     return list(
         conn.execute(
             select(events_t)
-            .where(or_(events_t.c.booking_id == booking_id, events_t.c.job_id.in_(jobs)))
+            .where(
+                or_(
+                    events_t.c.booking_id == booking_id,
+                    # the request's own events; an exchange's retiring of the booking it
+                    # replaced is that booking's
+                    and_(events_t.c.job_id.in_(jobs), events_t.c.booking_id.is_(None)),
+                )
+            )
             .order_by(events_t.c.id)
         )
     )

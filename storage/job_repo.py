@@ -250,8 +250,11 @@ def finish_job(
     return result.rowcount == 1
 
 
-def release_jobs(conn: Connection, jobs: list[ClaimedJob]) -> None:
-    """Give claimed jobs back to the queue (after a failure that was not theirs)."""
+def release_jobs(conn: Connection, jobs: list[ClaimedJob], refund: bool = False) -> None:
+    """Give claimed jobs back to the queue (after a failure that was not theirs); with
+    `refund`, the attempt is not counted either (the worker stepped aside untried). A
+    refunded attempt number is claimed again, which is safe: its claimer let it go."""
+    attempt = jobs_t.c.attempt - 1 if refund else jobs_t.c.attempt
     for job in jobs:
         conn.execute(
             update(jobs_t)
@@ -260,7 +263,7 @@ def release_jobs(conn: Connection, jobs: list[ClaimedJob]) -> None:
                 jobs_t.c.attempt == job.attempt,
                 jobs_t.c.status == JobStatus.RUNNING,
             )
-            .values(status=JobStatus.QUEUED, lease_until=None)
+            .values(status=JobStatus.QUEUED, lease_until=None, attempt=attempt)
         )
 
 

@@ -46,3 +46,42 @@ def departure_lock(
             lock.release()
         except LockError:
             log.warning("departure lock %s expired before release", lock.name)
+
+
+class OtherDepartures:
+    """The locks of other departures that one allocation transaction needs (an exchange
+    retires a booking on another departure), taken so that no two workers can deadlock:
+    a departure ordered after the one being served is waited for as usual; one ordered
+    before it is only tried, and the caller steps aside when it is busy (its holder may be
+    waiting for ours). Released once the transaction has ended."""
+
+    def __init__(
+        self, client: redis.Redis, serving: tuple[str, dt.date], ttl: float, wait: float
+    ) -> None:
+        self.client = client
+        self.serving = serving
+        self.ttl = ttl
+        self.wait = wait
+        self.held: dict[tuple[str, dt.date], Lock] = {}
+
+    def take(self, service_id: str, date: dt.date) -> bool:
+        """Whether this transaction now holds the departure's lock."""
+        departure = (service_id, date)
+        if departure == self.serving or departure in self.held:
+            return True
+        lock = self.client.lock(
+            departure_lock_key(service_id, date), timeout=self.ttl, thread_local=False
+        )
+        in_order = departure > self.serving
+        if not lock.acquire(blocking=in_order, blocking_timeout=self.wait if in_order else None):
+            return False
+        self.held[departure] = lock
+        return True
+
+    def release(self) -> None:
+        for lock in self.held.values():
+            try:
+                lock.release()
+            except LockError:
+                log.warning("departure lock %s expired before release", lock.name)
+        self.held.clear()

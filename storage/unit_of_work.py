@@ -22,7 +22,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from domain.access import Identity
-from domain.booking import BookingChange, BookingRequest, HoldOutcome
+from domain.booking import BookingChange, BookingRequest, ExchangeSource, HoldOutcome
 from domain.errors import WriteConflict
 from domain.history import Event
 from domain.job import AcceptedBooking, ClaimedJob, JobStatus, KnownJob, NewJob, StaleJob
@@ -74,8 +74,8 @@ class SqlJobs:
     def finish(self, job: ClaimedJob, booking_id: int | None, error: dict[str, Any] | None) -> bool:
         return job_repo.finish_job(self.conn, job, booking_id=booking_id, error=error)
 
-    def release(self, jobs: Sequence[ClaimedJob]) -> None:
-        job_repo.release_jobs(self.conn, list(jobs))
+    def release(self, jobs: Sequence[ClaimedJob], refund: bool = False) -> None:
+        job_repo.release_jobs(self.conn, list(jobs), refund)
 
     def stale(self, queued_after_seconds: float) -> list[StaleJob]:
         return job_repo.stale_jobs(self.conn, queued_after_seconds)
@@ -137,6 +137,19 @@ class SqlBookings:
 
     def warn_expiring(self, within_seconds: int, limit: int) -> list[BookingChange]:
         return booking_repo.warn_expiring(self.conn, within_seconds, limit)
+
+    def state(self, reference: str, owner: str | None) -> tuple[BookingChange, str]:
+        row = booking_repo.find_booking(self.conn, reference, owner)
+        return BookingChange(row.id, row.owner, row.reference), booking_repo.status_of(row)
+
+    def lock_for_exchange(self, reference: str) -> ExchangeSource | None:
+        return booking_repo.lock_for_exchange(self.conn, reference)
+
+    def retire(self, booking_id: int) -> None:
+        booking_repo.retire(self.conn, booking_id)
+
+    def mark_exchanged(self, old_id: int, new_id: int) -> str:
+        return booking_repo.mark_exchanged(self.conn, old_id, new_id)
 
 
 class SqlBatches:

@@ -48,6 +48,23 @@ PAGE_TICKETS = 1000
 def create_booking(data: dict[str, Any]) -> Any:
     """Accept a booking request: 202 with a job to follow. With `Prefer: wait=N` (1 to 30),
     answers 200 with the ended job as soon as it has ended, or 202 after N seconds."""
+    return _submit(data)
+
+
+@blp.route("/bookings/<reference>/exchange", methods=["POST"])
+@roles("client", "operator")
+@blp.arguments(BookingInSchema)
+@blp.response(202, JobSchema)
+@blp.alt_response(200, schema=JobSchema, description="With `Prefer: wait=N`: the job has ended")
+def exchange_booking(data: dict[str, Any], reference: str) -> Any:
+    """Exchange a confirmed booking for a new one (any departure): 202 with a job, as for a
+    booking. If it succeeds, the new booking is confirmed and the old one is `exchanged`,
+    in one transaction; if it fails, the old booking is untouched."""
+    return _submit(data, replaces=reference)
+
+
+def _submit(data: dict[str, Any], replaces: str | None = None) -> Any:
+    """Queue the request; answer 202 at once, or, with `Prefer: wait`, once it has ended."""
 
     def submit(new_id: uuid.UUID | None = None) -> uuid.UUID:
         return submit_booking(
@@ -57,9 +74,10 @@ def create_booking(data: dict[str, Any]) -> Any:
             identity(),
             data["request"],
             client=data.get("client"),
-            idempotency=_idempotency(),
+            idempotency=_idempotency(replaces),
             now=dt.datetime.now(dt.UTC),
             job_id=new_id,
+            replaces=replaces,
         )
 
     seconds = waiting.preferred_wait()
@@ -84,8 +102,9 @@ def create_booking(data: dict[str, Any]) -> Any:
     return body, 202 if body["status"] in PENDING else 200, headers
 
 
-def _idempotency() -> Idempotency | None:
-    """The Idempotency-Key header, if any, with the hash of the body it came with."""
+def _idempotency(replaces: str | None = None) -> Idempotency | None:
+    """The Idempotency-Key header, if any, with the hash of the body it came with (and of
+    the booking an exchange replaces: the same body is another request there)."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
         return None
@@ -96,6 +115,8 @@ def _idempotency() -> Idempotency | None:
         )
     body = request.get_json(silent=True)
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if replaces is not None:
+        canonical = f"exchange {replaces} {canonical}"
     return Idempotency(key, hashlib.sha256(canonical.encode()).hexdigest())
 
 

@@ -202,6 +202,7 @@ def _children(value: Any, shape: Shape, path: Path, depth: int) -> list:
 BOOKING = shape_of(BookingInSchema)
 SHAPES = {  # by endpoint; any other JSON body is held to the generic limits (ANY)
     "bookings.create_booking": BOOKING,
+    "bookings.exchange_booking": BOOKING,
     "batches.create_batch": shape_of(BatchInSchema, items={"bookings": BOOKING}),
     "timetable.put_station": shape_of(StationSchema),
     "timetable.put_route": shape_of(RouteSchema),

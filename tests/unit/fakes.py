@@ -13,7 +13,13 @@ from types import TracebackType
 from typing import Any, Self
 
 from domain.access import Identity
-from domain.booking import BookingChange, BookingRequest, HoldOutcome, HoldResult
+from domain.booking import (
+    BookingChange,
+    BookingRequest,
+    ExchangeSource,
+    HoldOutcome,
+    HoldResult,
+)
 from domain.errors import NotFound, WriteConflict
 from domain.history import Event
 from domain.job import (
@@ -62,6 +68,7 @@ class BookingRow:
     expiring: bool = False  # a hold within a minute of its expiry, as the test says
     warned: bool = False
     extensions: int = 0
+    replaced_by: str | None = None
 
 
 @dataclass
@@ -161,11 +168,12 @@ class FakeJobs:
         row.booking_id, row.error = booking_id, error
         return True
 
-    def release(self, jobs: Sequence[ClaimedJob]) -> None:
+    def release(self, jobs: Sequence[ClaimedJob], refund: bool = False) -> None:
         for job in jobs:
             row = self.rows[job.id]
             if (row.attempt, row.status) == (job.attempt, JobStatus.RUNNING):
                 row.status = JobStatus.QUEUED
+                row.attempt -= refund
 
     def stale(self, queued_after_seconds: float) -> list[StaleJob]:
         return [
@@ -305,6 +313,28 @@ class FakeBookings:
         for r in found:
             r.status = "expired"
         return [BookingChange(r.id, r.owner, r.reference) for r in found]
+
+    def state(self, reference: str, owner: str | None) -> tuple[BookingChange, str]:
+        row = self._find(reference, owner)
+        status = "expired" if row.status == "held" and row.lapsed else row.status
+        return BookingChange(row.id, row.owner, row.reference), status
+
+    def lock_for_exchange(self, reference: str) -> ExchangeSource | None:
+        try:
+            change, status = self.state(reference, None)
+        except NotFound:
+            return None
+        row = self.rows[change.id]
+        legs = [] if status not in ("confirmed", "held") else list(row.legs)
+        return ExchangeSource(change, status, (row.service, row.date), legs)
+
+    def retire(self, booking_id: int) -> None:
+        self.rows[booking_id].status = "retiring"  # holds no seat; mark_exchanged names it
+
+    def mark_exchanged(self, old_id: int, new_id: int) -> str:
+        old = self.rows[old_id]
+        old.status, old.replaced_by = "exchanged", self.rows[new_id].reference
+        return old.replaced_by
 
     def warn_expiring(self, within_seconds: int, limit: int) -> list[BookingChange]:
         found = [
