@@ -177,6 +177,8 @@ def _problem(value: Any, shape: Shape, depth: int) -> str | None:
         return f"Nested more than {MAX_DEPTH} levels deep."
     if isinstance(value, list):
         return f"At most {shape.max_items} items." if len(value) > shape.max_items else None
+    if not isinstance(value, dict):  # a bare number, boolean or null: left to the schema
+        return None
     if len(value) > MAX_KEYS:
         return f"At most {MAX_KEYS} fields."
     if any(len(k) > MAX_KEY_CHARS or SURROGATE.search(k) for k in value):

@@ -64,6 +64,11 @@ def test_a_service_lists_at_most_1000_seats_per_carriage():
     assert "number" in carriage.keys["seats"].items.keys
 
 
+@pytest.mark.parametrize("body", [None, 3, 2.5, True, "a"])
+def test_a_body_that_is_not_an_object_is_left_to_the_schema(body):
+    check(body, BOOKING)
+
+
 def test_a_valid_booking_and_batch_pass():
     check(booking(), BOOKING)
     check({"bookings": [booking()] * 1000}, BATCH)
