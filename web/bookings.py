@@ -17,6 +17,7 @@ from domain.errors import NotFound, ValidationFailed
 from domain.job import PENDING, JobStatus
 from services.bookings import Idempotency, submit_booking
 from services.bookings import cancel_booking as cancel
+from services.changes import cancel_part as cancel_some
 from storage import booking_repo, job_repo, notify
 from web import db, render, waiting
 from web.auth import identity, roles
@@ -26,6 +27,7 @@ from web.schemas.bookings import (
     BookingListArgs,
     BookingListSchema,
     BookingOutSchema,
+    CancellationInSchema,
     HistorySchema,
     JobSchema,
 )
@@ -173,6 +175,25 @@ def booking_history(reference: str) -> Any:
 def cancel_booking(reference: str) -> Any:
     """Cancel a booking: its seats are free again at once. Cancelling again is harmless."""
     cancel(db.unit_of_work(), identity(), reference)
+    with db.engine().connect() as conn:
+        row = booking_repo.find_booking(conn, reference, identity().owner_filter())
+        return _bookings(conn, [row])[0]
+
+
+@blp.route("/bookings/<reference>/cancellations", methods=["POST"])
+@roles("client", "operator")
+@blp.arguments(CancellationInSchema)
+@blp.response(200, BookingOutSchema)
+def cancel_part(data: dict[str, Any], reference: str) -> Any:
+    """Cancel some passengers (all when `passengers` is left out), from the stop `from` on
+    (their whole journey when left out): those seats are free again at once. A booking
+    with no ticket left is cancelled. Asking again is harmless."""
+    if not isinstance(request.get_json(silent=True), dict):  # `{}` cancels all: a lost body not
+        raise ValidationFailed(
+            "The body is a JSON object; {} cancels every passenger's whole journey.",
+            {"body": ["A JSON object is required."]},
+        )
+    cancel_some(db.unit_of_work(), identity(), reference, data["passengers"], data["from_"])
     with db.engine().connect() as conn:
         row = booking_repo.find_booking(conn, reference, identity().owner_filter())
         return _bookings(conn, [row])[0]

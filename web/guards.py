@@ -20,7 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from domain.errors import ValidationFailed
 from web.schemas.batches import BatchInSchema
-from web.schemas.bookings import BookingInSchema
+from web.schemas.bookings import BookingInSchema, CancellationInSchema
 from web.schemas.timetable import (
     RouteSchema,
     SeatSchema,
@@ -204,6 +204,7 @@ def _children(value: Any, shape: Shape, path: Path, depth: int) -> list:
 BOOKING = shape_of(BookingInSchema)
 SHAPES = {  # by endpoint; any other JSON body is held to the generic limits (ANY)
     "bookings.create_booking": BOOKING,
+    "bookings.cancel_part": shape_of(CancellationInSchema),
     "batches.create_batch": shape_of(BatchInSchema, items={"bookings": BOOKING}),
     "timetable.put_station": shape_of(StationSchema),
     "timetable.put_route": shape_of(RouteSchema),
