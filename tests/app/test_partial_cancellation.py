@@ -4,6 +4,8 @@ stop on, cancelled on the real database; their seats free at once for anyone els
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pytest
 from sqlalchemy import Engine, text
@@ -323,3 +325,33 @@ def test_a_lapsed_hold_is_answered_as_it_stands(client, auth, book, engine: Engi
     assert answer.get_json()["status"] == "expired"
     assert trips(answer.get_json()) == trips(booking)
     assert history(client, auth, booking["reference"]) == []
+
+
+def test_two_changes_of_one_booking_at_once_take_turns(app, auth, book, engine: Engine) -> None:
+    booking = book([("LON", "AMS", "A1")], [("LON", "AMS", "A2")])
+    reference = booking["reference"]
+    answers: dict[int, int] = {}
+
+    def cancel_one(passenger: int) -> None:
+        answer = cancel(app.test_client(), auth, reference, {"passengers": [passenger]})
+        answers[passenger] = answer.status_code
+
+    # Both requests read the booking while a third transaction holds its row: without the
+    # lock each would see the other's passenger still booked, and neither would cancel it.
+    with engine.connect() as blocker:
+        blocker.execute(
+            text("SELECT id FROM bookings WHERE reference = :r FOR UPDATE"), {"r": reference}
+        )
+        threads = [threading.Thread(target=cancel_one, args=(p,)) for p in (0, 1)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        blocker.rollback()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    assert answers == {0: 200, 1: 200}
+    read = app.test_client().get(f"/v1/bookings/{reference}", headers=auth()).get_json()
+    assert (read["status"], trips(read)) == ("cancelled", [[], []])
+    actions = [e["action"] for e in history(app.test_client(), auth, reference)]
+    assert actions == ["partially_cancelled", "cancelled"]
