@@ -94,6 +94,12 @@ JOBS_ACCEPTED = Counter(
     "rail_jobs_accepted_total",
     "Booking jobs accepted (202) and stored, not counting idempotent replays.",
 )
+TICKETS_CANCELLED = Counter(
+    "rail_tickets_cancelled_total",
+    "Tickets given up by partial cancellations (POST /v1/bookings/{reference}/cancellations),"
+    " by how: `whole` (cancelled entirely) or `cut` (kept up to a stop, the rest freed).",
+    ["how"],
+)
 JOBS_FINISHED = Counter(
     "rail_jobs_finished_total",
     "Jobs ended, by status (succeeded, failed) and error code (empty when succeeded).",
@@ -125,6 +131,14 @@ def job_finished(
     JOBS_FINISHED.labels(status=status, code=code or "").inc()
     if submitted_at is not None:
         JOB_SECONDS.observe(max((now - submitted_at).total_seconds(), 0.0))
+
+
+def tickets_cancelled(whole: int, cut: int) -> None:
+    """Count the tickets a committed partial cancellation cancelled and cut."""
+    if whole:
+        TICKETS_CANCELLED.labels(how="whole").inc(whole)
+    if cut:
+        TICKETS_CANCELLED.labels(how="cut").inc(cut)
 
 
 def scrape_registry(multiproc_dir: str, *extra: Collector) -> CollectorRegistry:

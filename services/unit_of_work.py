@@ -19,7 +19,8 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from domain.access import Identity
-from domain.booking import BookingChange, BookingRequest, ExchangeSource, HoldOutcome
+from domain.booking import Booking, BookingChange, BookingRequest, ExchangeSource, HoldOutcome
+from domain.changes import TicketChange
 from domain.history import Event
 from domain.job import AcceptedBooking, ClaimedJob, JobStatus, KnownJob, NewJob, StaleJob
 from domain.quotas import QuotaOverride
@@ -113,6 +114,20 @@ class Bookings(Protocol):
 
     def mark_exchanged(self, old_id: int, new_id: int) -> str:
         """Record the exchange on the old booking; the new one's reference."""
+
+    def lock(self, reference: str, owner: str | None) -> Booking:
+        """The booking as it stands, its row locked until the unit of work ends, so that
+        changes of one booking take turns; NotFound if missing or someone else's."""
+
+    def cancel_part(
+        self,
+        booking_id: int,
+        service: ServiceTimetable,
+        changes: Sequence[TicketChange],
+        whole: bool,
+    ) -> None:
+        """Carry out a locked booking's partial cancellation: cancelled tickets free their
+        seats, cut ones end at their new stop; `whole`: the booking is cancelled too."""
 
 
 class Batches(Protocol):

@@ -7,7 +7,18 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -22,6 +33,7 @@ from domain.booking import (
     HoldOutcome,
     HoldResult,
 )
+from domain.changes import Fate, TicketChange
 from domain.errors import NotFound
 from domain.history import Event
 from domain.seating import Assignment, Occupancy
@@ -325,13 +337,85 @@ def load_bookings(conn: Connection, rows: Sequence[Any]) -> list[Booking]:
 
 def find_booking(conn: Connection, reference: str, owner: str | None) -> Any:
     """The booking row; NotFound when missing or another client's (`owner` None: any)."""
-    query = _BOOKING_ROW.where(bookings_t.c.reference == reference)
-    if owner is not None:
-        query = query.where(bookings_t.c.owner == owner)
-    row = conn.execute(query).first()
+    row = conn.execute(_by_reference(reference, owner)).first()
     if row is None:
         raise NotFound(f"No booking {reference}.")
     return row
+
+
+def _by_reference(reference: str, owner: str | None) -> Any:
+    query = _BOOKING_ROW.where(bookings_t.c.reference == reference)
+    return query if owner is None else query.where(bookings_t.c.owner == owner)
+
+
+def lock_booking(conn: Connection, reference: str, owner: str | None) -> Booking:
+    """The booking as it stands, its row locked to the end of the transaction (a second
+    change of the same booking waits, then reads what the first one left)."""
+    row = conn.execute(_by_reference(reference, owner).with_for_update(of=bookings_t)).first()
+    if row is None:
+        raise NotFound(f"No booking {reference}.")
+    return load_bookings(conn, [row])[0]
+
+
+# One statement for all the cut tickets of a change: each ends at a new stop.
+_CUT_TICKET = (
+    update(tickets_t)
+    .where(
+        tickets_t.c.booking_id == bindparam("b_booking"),
+        tickets_t.c.passenger == bindparam("b_passenger"),
+        tickets_t.c.position == bindparam("b_position"),
+        tickets_t.c.cancelled_at.is_(None),
+    )
+    .values(
+        legs=func.int4range(func.lower(tickets_t.c.legs), bindparam("b_end", type_=Integer)),
+        destination=bindparam("b_destination"),
+    )
+)
+
+
+def cancel_part(
+    conn: Connection,
+    booking_id: int,
+    service: ServiceTimetable,
+    changes: Sequence[TicketChange],
+    whole: bool,
+) -> None:
+    """Carry out a partial cancellation of a locked booking: a ticket cancelled entirely
+    stops holding its seat and leaves the booking; one cut keeps its seat up to its new
+    end (shortening never clashes with another ticket); `whole`: nothing is left, and
+    the booking is cancelled."""
+    gone = [(c.passenger, c.position) for c in changes if c.fate == Fate.CANCEL]
+    if gone:
+        conn.execute(
+            update(tickets_t)
+            .where(
+                tickets_t.c.booking_id == booking_id,
+                tuple_(tickets_t.c.passenger, tickets_t.c.position).in_(gone),
+                tickets_t.c.cancelled_at.is_(None),
+            )
+            # The last tickets of a booking cancelled whole stay in it, as a cancellation
+            # of the whole booking leaves them: it shows what was cancelled.
+            .values(active=False, cancelled_at=None if whole else func.now())
+        )
+    cut = [
+        {
+            "b_booking": booking_id,
+            "b_passenger": c.passenger,
+            "b_position": c.position,
+            "b_end": c.end,
+            "b_destination": service.stops[c.end].station,
+        }
+        for c in changes
+        if c.fate == Fate.CUT
+    ]
+    if cut:
+        conn.execute(_CUT_TICKET, cut)
+    if whole:
+        conn.execute(
+            update(bookings_t)
+            .where(bookings_t.c.id == booking_id)
+            .values(status=BookingStatus.CANCELLED, cancelled_at=func.now(), expires_at=None)
+        )
 
 
 def bookings_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, Any]:

@@ -22,7 +22,8 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from domain.access import Identity
-from domain.booking import BookingChange, BookingRequest, ExchangeSource, HoldOutcome
+from domain.booking import Booking, BookingChange, BookingRequest, ExchangeSource, HoldOutcome
+from domain.changes import TicketChange
 from domain.errors import WriteConflict
 from domain.history import Event
 from domain.job import AcceptedBooking, ClaimedJob, JobStatus, KnownJob, NewJob, StaleJob
@@ -150,6 +151,18 @@ class SqlBookings:
 
     def mark_exchanged(self, old_id: int, new_id: int) -> str:
         return booking_repo.mark_exchanged(self.conn, old_id, new_id)
+
+    def lock(self, reference: str, owner: str | None) -> Booking:
+        return booking_repo.lock_booking(self.conn, reference, owner)
+
+    def cancel_part(
+        self,
+        booking_id: int,
+        service: ServiceTimetable,
+        changes: Sequence[TicketChange],
+        whole: bool,
+    ) -> None:
+        booking_repo.cancel_part(self.conn, booking_id, service, changes, whole)
 
 
 class SqlBatches:

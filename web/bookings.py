@@ -18,6 +18,7 @@ from domain.job import PENDING, JobStatus
 from services import holds
 from services.bookings import Idempotency, submit_booking
 from services.bookings import cancel_booking as cancel
+from services.changes import cancel_part as cancel_some
 from storage import booking_repo, job_repo, notify
 from web import db, render, waiting
 from web.auth import identity, roles
@@ -27,6 +28,7 @@ from web.schemas.bookings import (
     BookingListArgs,
     BookingListSchema,
     BookingOutSchema,
+    CancellationInSchema,
     ExtendInSchema,
     HistorySchema,
     JobSchema,
@@ -197,6 +199,23 @@ def cancel_booking(reference: str) -> Any:
     """Cancel a booking, or release a hold: its seats are free again at once. Cancelling
     again is harmless."""
     cancel(db.unit_of_work(), identity(), reference)
+    return _booking_now(reference)
+
+
+@blp.route("/bookings/<reference>/cancellations", methods=["POST"])
+@roles("client", "operator")
+@blp.arguments(CancellationInSchema)
+@blp.response(200, BookingOutSchema)
+def cancel_part(data: dict[str, Any], reference: str) -> Any:
+    """Cancel some passengers (all when `passengers` is left out), from the stop `from` on
+    (their whole journey when left out): those seats are free again at once. A booking
+    with no ticket left is cancelled. Asking again is harmless."""
+    if not isinstance(request.get_json(silent=True), dict):  # `{}` cancels all: a lost body not
+        raise ValidationFailed(
+            "The body is a JSON object; {} cancels every passenger's whole journey.",
+            {"body": ["A JSON object is required."]},
+        )
+    cancel_some(db.unit_of_work(), identity(), reference, data["passengers"], data["from_"])
     return _booking_now(reference)
 
 

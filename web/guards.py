@@ -20,7 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from domain.errors import ValidationFailed
 from web.schemas.batches import BatchInSchema
-from web.schemas.bookings import BookingInSchema
+from web.schemas.bookings import BookingInSchema, CancellationInSchema
 from web.schemas.timetable import (
     RouteSchema,
     SeatSchema,
@@ -177,6 +177,8 @@ def _problem(value: Any, shape: Shape, depth: int) -> str | None:
         return f"Nested more than {MAX_DEPTH} levels deep."
     if isinstance(value, list):
         return f"At most {shape.max_items} items." if len(value) > shape.max_items else None
+    if not isinstance(value, dict):  # a bare number, boolean or null: left to the schema
+        return None
     if len(value) > MAX_KEYS:
         return f"At most {MAX_KEYS} fields."
     if any(len(k) > MAX_KEY_CHARS or SURROGATE.search(k) for k in value):
@@ -203,6 +205,7 @@ BOOKING = shape_of(BookingInSchema)
 SHAPES = {  # by endpoint; any other JSON body is held to the generic limits (ANY)
     "bookings.create_booking": BOOKING,
     "bookings.exchange_booking": BOOKING,
+    "bookings.cancel_part": shape_of(CancellationInSchema),
     "batches.create_batch": shape_of(BatchInSchema, items={"bookings": BOOKING}),
     "timetable.put_station": shape_of(StationSchema),
     "timetable.put_route": shape_of(RouteSchema),

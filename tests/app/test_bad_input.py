@@ -267,6 +267,15 @@ def test_an_attack_is_a_fast_small_problem_and_stores_nothing(
     assert stored() == before
 
 
+@pytest.mark.parametrize("raw", [b"null", b"3", b"true", b'"a booking"'])
+@pytest.mark.parametrize("path", ["/v1/bookings", "/v1/batches"])
+def test_a_body_that_is_not_an_object_is_a_validation_error(client, auth, stored, path, raw):
+    before = stored()
+    response, elapsed = post_raw(client, auth, path, raw, unique("odd-"))
+    assert_small_fast_problem(client, response, elapsed, 422, "validation_error")
+    assert stored() == before
+
+
 def test_an_error_list_names_50_fields_and_counts_them_all(client, auth):
     response, elapsed = post_raw(
         client,

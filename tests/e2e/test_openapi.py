@@ -120,6 +120,7 @@ def test_the_document_lists_every_endpoint_of_the_contract(api):
         ("/v1/bookings", "get"),
         ("/v1/bookings/{reference}", "get"),
         ("/v1/bookings/{reference}", "delete"),
+        ("/v1/bookings/{reference}/cancellations", "post"),
         ("/v1/jobs/{job_id}", "get"),
         ("/v1/batches", "post"),
         ("/v1/batches/{batch_id}", "get"),

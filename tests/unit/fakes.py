@@ -14,12 +14,16 @@ from typing import Any, Self
 
 from domain.access import Identity
 from domain.booking import (
+    BookedPassenger,
+    BookedTicket,
+    Booking,
     BookingChange,
     BookingRequest,
     ExchangeSource,
     HoldOutcome,
     HoldResult,
 )
+from domain.changes import Fate, TicketChange
 from domain.errors import NotFound, WriteConflict
 from domain.history import Event
 from domain.job import (
@@ -55,6 +59,14 @@ class JobRow:
 
 
 @dataclass
+class TicketRow:
+    seat: str
+    start: int
+    end: int
+    cancelled: bool = False  # cancelled alone (part of the booking)
+
+
+@dataclass
 class BookingRow:
     id: int
     reference: str
@@ -62,13 +74,15 @@ class BookingRow:
     service: str
     date: dt.date
     passengers: int
-    legs: list[tuple[str, int, int]]  # (seat, start, end)
+    legs: list[tuple[str, int, int]]  # (seat, start, end) of its live tickets
     status: str = "confirmed"
     lapsed: bool = False  # a hold past its expiry, as the test says the clock did
     expiring: bool = False  # a hold within a minute of its expiry, as the test says
     warned: bool = False
     extensions: int = 0
     replaced_by: str | None = None
+    # By (passenger, position); a rival booking a test makes by hand has only `legs`.
+    tickets: dict[tuple[int, int], TicketRow] = field(default_factory=dict)
 
 
 @dataclass
@@ -263,6 +277,10 @@ class FakeBookings:
             len(request.passengers),
             [(a.seat.number, a.start, a.end) for a in assignments],
             status="confirmed" if request.hold_seconds is None else "held",
+            tickets={
+                (a.passenger, a.ticket): TicketRow(a.seat.number, a.start, a.end)
+                for a in assignments
+            },
         )
         return booking_id
 
@@ -354,6 +372,52 @@ class FakeBookings:
                     row.status = "cancelled"
                 return row.id, row.owner, was
         raise NotFound(f"No booking {reference}.")
+
+    def lock(self, reference: str, owner: str | None) -> Booking:
+        for row in self.rows.values():
+            if row.reference == reference and owner in (None, row.owner):
+                return self._booking(row)
+        raise NotFound(f"No booking {reference}.")
+
+    def cancel_part(
+        self,
+        booking_id: int,
+        service: ServiceTimetable,
+        changes: Sequence[TicketChange],
+        whole: bool,
+    ) -> None:
+        row = self.rows[booking_id]
+        for change in changes:
+            ticket = row.tickets[(change.passenger, change.position)]
+            if change.fate == Fate.CANCEL:
+                ticket.cancelled = True
+            elif change.fate == Fate.CUT:
+                assert ticket.start < change.end < ticket.end, "a cut only shortens"
+                ticket.end = change.end
+        row.legs = [(t.seat, t.start, t.end) for t in row.tickets.values() if not t.cancelled]
+        if whole:
+            row.status = "cancelled"
+
+    def _booking(self, row: BookingRow) -> Booking:
+        """A booking row as the use cases read it: its live tickets by passenger, no names."""
+        stops = self.uow.state.services[row.service].stops
+        tickets: dict[int, list[BookedTicket]] = {}
+        for (p, position), t in sorted(row.tickets.items()):
+            if not t.cancelled:
+                origin, destination = stops[t.start].station, stops[t.end].station
+                booked = BookedTicket(origin, destination, t.seat, t.start, t.end, position)
+                tickets.setdefault(p, []).append(booked)
+        return Booking(
+            row.id,
+            row.reference,
+            row.owner,
+            row.status,
+            row.service,
+            row.date,
+            dt.datetime(2026, 11, 20, tzinfo=dt.UTC),
+            None,
+            tuple(BookedPassenger("", tuple(tickets.get(p, ()))) for p in range(row.passengers)),
+        )
 
 
 class FakeBatches:

@@ -58,10 +58,23 @@ def test_the_booking_limits_come_from_its_schema():
     assert BATCH.keys["bookings"].items is BOOKING
 
 
+def test_a_cancellation_names_at_most_50_passengers():
+    cancellation = SHAPES["bookings.cancel_part"]
+    assert cancellation.keys["passengers"].max_items == 50
+    assert refusal({"passengers": list(range(51))}, cancellation).errors == {
+        "passengers": ["At most 50 items."]
+    }
+
+
 def test_a_service_lists_at_most_1000_seats_per_carriage():
     carriage = SHAPES["timetable.put_service"].keys["carriages"].items
     assert carriage.keys["seats"].max_items == 1000
     assert "number" in carriage.keys["seats"].items.keys
+
+
+@pytest.mark.parametrize("body", [None, 3, 2.5, True, "a"])
+def test_a_body_that_is_not_an_object_is_left_to_the_schema(body):
+    check(body, BOOKING)
 
 
 def test_a_valid_booking_and_batch_pass():
@@ -144,6 +157,7 @@ def test_long_strings_and_wide_objects_are_refused():
 def test_body_limits_by_route():
     assert body_limit("/v1/bookings") == 64 * 1024
     assert body_limit("/v1/bookings/K7Q2MX3P/exchange") == 64 * 1024
+    assert body_limit("/v1/bookings/K7Q2MX3P/cancellations") == 64 * 1024
     assert body_limit("/v1/bookingsX") == 4 * 1024 * 1024
     assert body_limit("/v1/batches") == 4 * 1024 * 1024
     assert body_limit("/v1/timetable") == 4 * 1024 * 1024

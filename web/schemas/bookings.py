@@ -113,6 +113,29 @@ class BookingInSchema(Schema):
         return {"request": request, "client": data.get("client")}
 
 
+def _unique(values: list) -> None:
+    if len(set(values)) != len(values):
+        raise ValidationError("Each passenger at most once.")
+
+
+class CancellationInSchema(Schema):
+    """A partial cancellation: some passengers (all when left out), from a stop on (their
+    whole journey when left out)."""
+
+    passengers = fields.List(
+        fields.Integer(strict=True, validate=validate.Range(min=0)),
+        load_default=None,
+        validate=[validate.Length(1, 50), _unique],
+        metadata={"description": "Positions in the booking's passengers, from 0."},
+    )
+    from_ = _code(
+        data_key="from",
+        allow_none=True,
+        load_default=None,
+        metadata={"example": "PAR", "description": "A stop after the start of each journey."},
+    )
+
+
 class TicketOutSchema(Schema):
     origin = fields.String()
     destination = fields.String()
