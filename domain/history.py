@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -37,3 +38,34 @@ class Event:
     job: uuid.UUID | None = None
     booking: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+# A booking's tickets as its history tells them: (passenger, position) -> (seat, origin,
+# destination).
+Tickets = dict[tuple[int, int], tuple[str, str, str]]
+
+_STATUS_AFTER = {
+    Action.CONFIRMED: "confirmed",
+    Action.HELD: "held",
+    Action.EXPIRED: "expired",
+    Action.CANCELLED: "cancelled",
+    Action.EXCHANGED: "exchanged",
+}
+
+
+def replay(events: Iterable[tuple[str, dict[str, Any]]]) -> tuple[str | None, Tickets]:
+    """What a booking's events, (action, details) oldest first, say it is now: its status
+    and the tickets it shows. The history is complete when this equals the booking."""
+    status: str | None = None
+    tickets: Tickets = {}
+    for action, details in events:
+        status = _STATUS_AFTER.get(Action(action), status)
+        if "tickets" in details:  # seated: the worker's confirmed or held
+            tickets = {(p, n): (seat, a, b) for p, n, seat, a, b in details["tickets"]}
+        if action == Action.PARTIALLY_CANCELLED:
+            for p, n in details["cancelled"]:
+                del tickets[(p, n)]
+        for p, n, stop in details.get("cut", ()):
+            seat, origin, _ = tickets[(p, n)]
+            tickets[(p, n)] = (seat, origin, stop)
+    return status, tickets

@@ -19,7 +19,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import redis
@@ -208,7 +208,7 @@ def serve_departure(
                     break
                 if not uow.jobs.finish(job, booking_id, None if error is None else error.to_json()):
                     raise Fenced(str(job.id))
-                uow.events.add(_ended(job, booking_id, error))
+                uow.events.add(_ended(job, booking_id, error, seating.booked.pop(booking_id, [])))
                 uow.webhooks.add(webhooks.job_ended(job, booking_id, error))
                 ended.append((job, None if error is None else error.code))
                 if booking_id is None:
@@ -257,6 +257,9 @@ class _Seating:
     horizon_days: int
     expired: list[BookingChange]  # holds found expired (and marked) on opening
     others: OtherLocks | None = None
+    # The tickets of each booking written, for its history: [passenger, position, seat,
+    # origin, destination] (no names).
+    booked: dict[int | None, list[list[object]]] = field(default_factory=dict)
 
     @classmethod
     def open(
@@ -312,6 +315,11 @@ class _Seating:
         if replaced is not None:
             self._exchanged(job, replaced, booking_id)
         self.occupancy = occupancy
+        stops = self.service.stops
+        self.booked[booking_id] = [
+            [a.passenger, a.ticket, a.seat.number, stops[a.start].station, stops[a.end].station]
+            for a in given
+        ]
         for a in given:
             self.occupancy.take(a.seat.number, a.start, a.end)
         if job.owner in self.held:
@@ -368,13 +376,17 @@ class _Seating:
         self.uow.webhooks.add(webhooks.booking_exchanged(old.owner, old.reference, new_reference))
 
 
-def _ended(job: ClaimedJob, booking_id: int | None, error: JobError | None) -> Event:
-    """The audit trail's record of a job the worker finished."""
-    if error is None and job.request.hold_seconds is not None:
-        held = {"seconds": job.request.hold_seconds}
-        return Event(Action.HELD, WORKER, job.owner, job=job.id, booking=booking_id, details=held)
+def _ended(
+    job: ClaimedJob, booking_id: int | None, error: JobError | None, tickets: list[list[object]]
+) -> Event:
+    """The audit trail's record of a job the worker finished: a booking's with the tickets
+    it was given (so that its history replays to what it is), or the failure's code."""
     if error is None:
-        return Event(Action.CONFIRMED, WORKER, job.owner, job=job.id, booking=booking_id)
+        seated: dict[str, object] = {"tickets": tickets}
+        action = Action.CONFIRMED
+        if job.request.hold_seconds is not None:
+            seated["seconds"], action = job.request.hold_seconds, Action.HELD
+        return Event(action, WORKER, job.owner, job=job.id, booking=booking_id, details=seated)
     failed = {"code": str(error.code)}
     return Event(Action.FAILED, WORKER, job.owner, job=job.id, details=failed)
 
