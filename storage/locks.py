@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import redis
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
 log = logging.getLogger(__name__)
@@ -79,9 +79,11 @@ class OtherDepartures:
         return True
 
     def release(self) -> None:
+        """Let them go; one that cannot be released now (it lapsed, or Redis is away)
+        expires by itself, after the transaction that needed it has ended."""
         for lock in self.held.values():
             try:
                 lock.release()
-            except LockError:
-                log.warning("departure lock %s expired before release", lock.name)
+            except (LockError, RedisError) as error:
+                log.warning("departure lock %s not released: %r", lock.name, error)
         self.held.clear()

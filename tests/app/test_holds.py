@@ -233,3 +233,24 @@ def test_the_sweep_marks_expired_holds_and_warns_a_minute_before(
             ).all()
         )
     assert rows == {expired: "expired/false", expiring: "held/true"}
+
+
+def test_each_booking_of_a_batch_may_hold(client, auth, book, runtime, day) -> None:
+    one = {"service": book.service, "date": day.isoformat(), "origin": "LON", "destination": "PAR"}
+    bookings = [
+        {**one, "passengers": [{"name": "Held"}], "hold": {"seconds": 120}},
+        {**one, "passengers": [{"name": "Bought"}]},
+        {**one, "passengers": [{"name": "Too short"}], "hold": {"seconds": 5}},
+    ]
+    accepted = client.post("/v1/batches", json={"bookings": bookings}, headers=auth())
+    assert accepted.status_code == 202, accepted.get_data(as_text=True)
+    jobs = accepted.get_json()["jobs"]
+    assert [j["status"] for j in jobs] == ["queued", "queued", "rejected"]
+    assert jobs[2]["error"]["code"] == "validation_error"
+    allocation.serve_departure(runtime.unit_of_work, runtime.settings, book.service, day)
+
+    statuses = [
+        client.get(f"/v1/jobs/{j['id']}", headers=auth()).get_json()["booking"]["status"]
+        for j in jobs[:2]
+    ]
+    assert statuses == ["held", "confirmed"]
