@@ -98,7 +98,8 @@ class Bookings(Protocol):
         self, departure: tuple[str, dt.date] | None, limit: int | None
     ) -> list[BookingChange]:
         """Mark holds past their expiry expired (on one departure, or anywhere), their seats
-        freed; holds another transaction is deciding right now are left to it."""
+        freed; on a departure, a hold another transaction is deciding right now is waited
+        for, anywhere it is left to that transaction."""
 
     def warn_expiring(self, within_seconds: int, limit: int) -> list[BookingChange]:
         """Holds expiring within `within_seconds` not warned of yet, marked warned."""

@@ -142,13 +142,15 @@ def expire_holds(
 ) -> list[BookingChange]:
     """Mark holds past their expiry (by PostgreSQL's clock) expired and free their tickets:
     on one departure (the allocation, before it reads what is taken), or anywhere (beat).
-    A hold that another transaction is confirming or extending right now is skipped:
-    that transaction decides it."""
+
+    On a departure, a hold that another transaction is confirming or changing right now is
+    waited for (briefly: those are one-row transactions), so that the allocation frees
+    every seat that is free; the sweep skips it: that transaction decides it."""
     due = (
         select(bookings_t.c.id)
         .where(bookings_t.c.status == BookingStatus.HELD, bookings_t.c.expires_at <= func.now())
         .order_by(bookings_t.c.expires_at)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=departure is None)
     )
     if departure is not None:
         due = due.where(bookings_t.c.service_id == departure[0], bookings_t.c.date == departure[1])
