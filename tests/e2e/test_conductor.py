@@ -80,6 +80,7 @@ def test_a11_at_calais_is_the_london_to_paris_passenger_on_another_day(api):
         "comfort_zone": "first",
         "origin": "LON",
         "destination": "PAR",
+        "held": False,
     }
 
 
