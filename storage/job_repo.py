@@ -49,6 +49,41 @@ _FINISH = (
         lease_until=None,
     )
 )
+_INSERT_JOB = insert(jobs_t)
+_CLAIMABLE = (
+    select(jobs_t.c.id)
+    .where(
+        jobs_t.c.service_id == bindparam("b_service_id"),
+        jobs_t.c.date == bindparam("b_date"),
+        jobs_t.c.status.in_(PENDING),
+        or_(jobs_t.c.status == JobStatus.QUEUED, jobs_t.c.lease_until < func.now()),
+        jobs_t.c.attempt < bindparam("b_max_attempts"),
+    )
+    .order_by(jobs_t.c.seq)
+    .limit(bindparam("claim_limit"))
+    .with_for_update(skip_locked=True)
+    .scalar_subquery()
+)
+_CLAIM = (
+    update(jobs_t)
+    .where(jobs_t.c.id.in_(_CLAIMABLE))
+    .values(
+        status=JobStatus.RUNNING,
+        attempt=jobs_t.c.attempt + 1,
+        lease_until=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, bindparam("lease_seconds")),
+        started_at=func.coalesce(jobs_t.c.started_at, func.now()),
+    )
+    .returning(
+        jobs_t.c.id,
+        jobs_t.c.seq,
+        jobs_t.c.attempt,
+        jobs_t.c.owner,
+        jobs_t.c.request,
+        jobs_t.c.submitted_at,
+        jobs_t.c.seat_quota,
+        jobs_t.c.batch_id,
+    )
+)
 
 
 def job_row(owner: str, request: BookingRequest, **extra: Any) -> dict[str, Any]:
@@ -84,7 +119,7 @@ def insert_job(
         submitted_by=None if submitted_by is None else submitted_by.sub,
         submitted_by_role=None if submitted_by is None else submitted_by.role,
     )
-    conn.execute(insert(jobs_t).values(row))
+    conn.execute(_INSERT_JOB, row)
     return row["id"]
 
 
@@ -180,40 +215,14 @@ def claim_departure_jobs(
     Each claim takes a new attempt number; only that attempt may finish the job.
     Jobs that used up their attempts are left for the sweeper to fail.
     """
-    pending = (
-        select(jobs_t.c.id)
-        .where(
-            jobs_t.c.service_id == service_id,
-            jobs_t.c.date == date,
-            jobs_t.c.status.in_(PENDING),
-            or_(jobs_t.c.status == JobStatus.QUEUED, jobs_t.c.lease_until < func.now()),
-            jobs_t.c.attempt < max_attempts,
-        )
-        .order_by(jobs_t.c.seq)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    rows = conn.execute(
-        update(jobs_t)
-        .where(jobs_t.c.id.in_(pending))
-        .values(
-            status=JobStatus.RUNNING,
-            attempt=jobs_t.c.attempt + 1,
-            lease_until=func.now() + text(f"interval '{int(lease_seconds)} seconds'"),
-            started_at=func.coalesce(jobs_t.c.started_at, func.now()),
-        )
-        .returning(
-            jobs_t.c.id,
-            jobs_t.c.seq,
-            jobs_t.c.attempt,
-            jobs_t.c.owner,
-            jobs_t.c.request,
-            jobs_t.c.submitted_at,
-            jobs_t.c.seat_quota,
-            jobs_t.c.batch_id,
-        )
-    ).all()
+    params = {
+        "b_service_id": service_id,
+        "b_date": date,
+        "b_max_attempts": max_attempts,
+        "claim_limit": limit,
+        "lease_seconds": lease_seconds,
+    }
+    rows = conn.execute(_CLAIM, params).all()
     rows.sort(key=lambda r: r.seq)
     return [
         ClaimedJob(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select, tuple_
+from sqlalchemy import Connection, Select, bindparam, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 
 from domain.job import PENDING
@@ -51,7 +51,7 @@ def seats_held_by(
     return {owner: found.get(owner, 0) for owner in owners}
 
 
-def _seats_held(whose: Any, service_id: str, date: dt.date) -> Select[Any]:
+def _seats_held(whose: Any, service_id: Any, date: Any) -> Select[Any]:
     """The passengers a client has on the departure: each with a ticket that holds its seat
     now (confirmed, or held and not expired; a passenger cancelled alone does not count)."""
     person = func.distinct(tuple_(tickets_t.c.booking_id, tickets_t.c.passenger))
@@ -62,28 +62,35 @@ def _seats_held(whose: Any, service_id: str, date: dt.date) -> Select[Any]:
     )
 
 
+# In one round trip, built once: the client's own quotas, its jobs not yet ended, and its
+# passengers on the departure.
+_ADMISSION_FIGURES = select(
+    *(
+        select(quotas_t.c[name])
+        .where(quotas_t.c.client == bindparam("owner"))
+        .scalar_subquery()
+        .label(name)
+        for name in FIELDS
+    ),
+    select(func.count())
+    .select_from(jobs_t)
+    .where(jobs_t.c.owner == bindparam("owner"), jobs_t.c.status.in_(PENDING))
+    .scalar_subquery()
+    .label("open_jobs_now"),
+    _seats_held(
+        bookings_t.c.owner == bindparam("owner"), bindparam("service_id"), bindparam("date")
+    )
+    .scalar_subquery()
+    .label("held"),
+)
+
+
 def admission_figures(
     conn: Connection, owner: str, service_id: str, date: dt.date
 ) -> tuple[QuotaOverride, int, int]:
-    """In one round trip: the client's own quotas (all None: the defaults), its jobs not
-    yet ended, and its passengers on the departure."""
-    own = [
-        select(quotas_t.c[name]).where(quotas_t.c.client == owner).scalar_subquery().label(name)
-        for name in FIELDS
-    ]
-    pending = (
-        select(func.count())
-        .select_from(jobs_t)
-        .where(jobs_t.c.owner == owner, jobs_t.c.status.in_(PENDING))
-    )
-    row = conn.execute(
-        select(
-            *own,
-            pending.scalar_subquery().label("open_jobs_now"),
-            _seats_held(bookings_t.c.owner == owner, service_id, date)
-            .scalar_subquery()
-            .label("held"),
-        )
-    ).one()
+    """The client's own quotas (all None: the defaults), its jobs not yet ended, and its
+    passengers on the departure."""
+    params = {"owner": owner, "service_id": service_id, "date": date}
+    row = conn.execute(_ADMISSION_FIGURES, params).one()
     override = QuotaOverride(**{name: getattr(row, name) for name in FIELDS})
     return override, row.open_jobs_now, row.held
