@@ -293,27 +293,46 @@ def _not_done(conn: Connection, reference: str, owner: str | None) -> HoldOutcom
     return HoldOutcome(change, HoldResult(status))
 
 
+# Every passenger of some bookings with the tickets still theirs, in order, in one query.
+_PASSENGERS_AND_TICKETS = (
+    select(
+        passengers_t.c.booking_id,
+        passengers_t.c.position.label("passenger"),
+        passengers_t.c.name,
+        tickets_t.c.position.label("ticket"),
+        tickets_t.c.origin,
+        tickets_t.c.destination,
+        tickets_t.c.seat,
+        tables.LEG_BOUNDS[0].label("start"),
+        tables.LEG_BOUNDS[1].label("end"),
+    )
+    .select_from(
+        passengers_t.outerjoin(
+            tickets_t,
+            and_(
+                tickets_t.c.booking_id == passengers_t.c.booking_id,
+                tickets_t.c.passenger == passengers_t.c.position,
+                tickets_t.c.cancelled_at.is_(None),
+            ),
+        )
+    )
+    .where(passengers_t.c.booking_id.in_(bindparam("ids", expanding=True)))
+    .order_by(passengers_t.c.booking_id, passengers_t.c.position, tickets_t.c.position)
+)
+
+
 def load_bookings(conn: Connection, rows: Sequence[Any]) -> list[Booking]:
     """The bookings of these booking rows, with their passengers and tickets, in order."""
     if not rows:
         return []
-    ids = [r.id for r in rows]
     names: dict[int, list[str]] = {}
-    for p in conn.execute(
-        select(passengers_t)
-        .where(passengers_t.c.booking_id.in_(ids))
-        .order_by(passengers_t.c.booking_id, passengers_t.c.position)
-    ):
-        names.setdefault(p.booking_id, []).append(p.name)
     tickets: dict[tuple[int, int], list[BookedTicket]] = {}
-    for t in conn.execute(
-        select(tickets_t)
-        .where(tickets_t.c.booking_id.in_(ids), tickets_t.c.cancelled_at.is_(None))
-        .order_by(tickets_t.c.booking_id, tickets_t.c.passenger, tickets_t.c.position)
-    ):
-        tickets.setdefault((t.booking_id, t.passenger), []).append(
-            BookedTicket(t.origin, t.destination, t.seat, t.legs.lower, t.legs.upper, t.position)
-        )
+    for r in conn.execute(_PASSENGERS_AND_TICKETS, {"ids": [r.id for r in rows]}):
+        if r.passenger == len(names.get(r.booking_id, ())):  # a passenger's first row
+            names.setdefault(r.booking_id, []).append(r.name)
+        if r.ticket is not None:
+            booked = BookedTicket(r.origin, r.destination, r.seat, r.start, r.end, r.ticket)
+            tickets.setdefault((r.booking_id, r.passenger), []).append(booked)
     return [
         Booking(
             row.id,
