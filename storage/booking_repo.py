@@ -64,17 +64,34 @@ def status_of(row: Any) -> str:
     return BookingStatus.EXPIRED if row.status == BookingStatus.HELD and row.lapsed else row.status
 
 
+_OCCUPANCY = select(tickets_t.c.seat, *tables.LEG_BOUNDS).where(
+    tickets_t.c.service_id == bindparam("service_id"),
+    tickets_t.c.date == bindparam("date"),
+    tickets_t.c.active,
+)
+
+
 def load_occupancy(conn: Connection, service_id: str, date: dt.date) -> Occupancy:
     """Every leg range taken on the departure by active tickets (the allocation's reading,
     after it has marked the expired holds: see expire_holds)."""
-    rows = conn.execute(
-        select(tickets_t.c.seat, *tables.LEG_BOUNDS).where(
-            tickets_t.c.service_id == service_id,
-            tickets_t.c.date == date,
-            tickets_t.c.active,
-        )
-    )
+    rows = conn.execute(_OCCUPANCY, {"service_id": service_id, "date": date})
     return Occupancy(rows)
+
+
+# A new booking, confirmed or held for `b_hold` seconds from now (NULL: not held); its
+# id, or nothing when its random reference is taken. Built once, with its rows' inserts.
+_INSERT_BOOKING = (
+    pg_insert(bookings_t)
+    .values(
+        hold_seconds=bindparam("b_hold", type_=Integer),
+        expires_at=func.now()
+        + func.make_interval(0, 0, 0, 0, 0, 0, bindparam("b_hold", type_=Integer)),
+    )
+    .on_conflict_do_nothing(index_elements=["reference"])
+    .returning(bookings_t.c.id, bookings_t.c.expires_at)
+)
+_INSERT_PASSENGERS = insert(passengers_t)
+_INSERT_TICKETS = insert(tickets_t)
 
 
 def insert_booking(
@@ -86,38 +103,27 @@ def insert_booking(
 ) -> int:
     """Write a booking and its tickets, confirmed or held (until now() plus the hold, by
     PostgreSQL's clock); the exclusion constraint judges last."""
-    held: dict[str, Any] = {}
-    if request.hold_seconds is not None:
-        held = {
-            "status": BookingStatus.HELD,
-            "expires_at": func.now() + func.make_interval(0, 0, 0, 0, 0, 0, request.hold_seconds),
-            "hold_seconds": request.hold_seconds,
-        }
+    values = {
+        "owner": owner,
+        "service_id": service.id,
+        "date": request.date,
+        "replaces": request.replaces,
+        "status": BookingStatus.CONFIRMED if request.hold_seconds is None else BookingStatus.HELD,
+        "b_hold": request.hold_seconds,
+    }
     found = None
     while found is None:  # a clash of random references is retried, not raised
-        found = conn.execute(
-            pg_insert(bookings_t)
-            .values(
-                reference=new_reference(),
-                owner=owner,
-                service_id=service.id,
-                date=request.date,
-                replaces=request.replaces,
-                **held,
-            )
-            .on_conflict_do_nothing(index_elements=["reference"])
-            .returning(bookings_t.c.id, bookings_t.c.expires_at)
-        ).first()
+        found = conn.execute(_INSERT_BOOKING, {"reference": new_reference(), **values}).first()
     booking_id, expires_at = found
     conn.execute(
-        insert(passengers_t),
+        _INSERT_PASSENGERS,
         [
             {"booking_id": booking_id, "position": i, "name": p.name}
             for i, p in enumerate(request.passengers)
         ],
     )
     conn.execute(
-        insert(tickets_t),
+        _INSERT_TICKETS,
         [
             {
                 "booking_id": booking_id,
@@ -137,45 +143,67 @@ def insert_booking(
     return int(booking_id)
 
 
-def expire_holds(
-    conn: Connection, departure: tuple[str, dt.date] | None = None, limit: int | None = None
-) -> list[BookingChange]:
-    """Mark holds past their expiry (by PostgreSQL's clock) expired and free their tickets:
-    on one departure (the allocation, before it reads what is taken), or anywhere (beat).
-
-    On a departure, a hold that another transaction is confirming or changing right now is
-    waited for (briefly: those are one-row transactions), so that the allocation frees
-    every seat that is free; the sweep skips it: that transaction decides it."""
+def _expiring(on_departure: bool) -> Any:
+    """Mark held bookings past their expiry expired (built once: the allocation runs it in
+    every transaction): on one departure, waiting for a hold another transaction is
+    deciding; or anywhere, a batch at a time, skipping those."""
     due = (
         select(bookings_t.c.id)
         .where(bookings_t.c.status == BookingStatus.HELD, bookings_t.c.expires_at <= func.now())
         .order_by(bookings_t.c.expires_at)
-        .with_for_update(skip_locked=departure is None)
     )
-    if departure is not None:
-        due = due.where(bookings_t.c.service_id == departure[0], bookings_t.c.date == departure[1])
-    if limit is not None:
-        due = due.limit(limit)
-    return _retire_holds(conn, due, BookingStatus.EXPIRED)
+    if on_departure:
+        due = due.where(
+            bookings_t.c.service_id == bindparam("b_service_id"),
+            bookings_t.c.date == bindparam("b_date"),
+        ).with_for_update()
+    else:
+        due = due.limit(bindparam("b_limit")).with_for_update(skip_locked=True)
+    return _retiring(due, BookingStatus.EXPIRED)
 
 
-def _retire_holds(conn: Connection, ids: Any, status: str) -> list[BookingChange]:
-    """Set these held bookings' status and take their tickets off the seats."""
-    changed = [
-        BookingChange(row.id, row.owner, row.reference)
-        for row in conn.execute(
-            update(bookings_t)
-            .where(bookings_t.c.id.in_(ids.scalar_subquery()))
-            .values(status=status)
-            .returning(bookings_t.c.id, bookings_t.c.owner, bookings_t.c.reference)
+def _retiring(ids: Any, status: str) -> Any:
+    return (
+        update(bookings_t)
+        .where(bookings_t.c.id.in_(ids.scalar_subquery()))
+        .values(status=status)
+        .returning(bookings_t.c.id, bookings_t.c.owner, bookings_t.c.reference)
+    )
+
+
+_EXPIRE_ON_DEPARTURE = _expiring(on_departure=True)
+_EXPIRE_ANYWHERE = _expiring(on_departure=False)
+_FREE_TICKETS = (
+    update(tickets_t)
+    .where(tickets_t.c.booking_id.in_(bindparam("ids", expanding=True)), tickets_t.c.active)
+    .values(active=False)
+)
+
+
+def expire_holds(
+    conn: Connection, departure: tuple[str, dt.date] | None = None, limit: int | None = None
+) -> list[BookingChange]:
+    """Mark holds past their expiry (by PostgreSQL's clock) expired and free their tickets:
+    every one on a departure (the allocation, before it reads what is taken), or up to
+    `limit` anywhere (beat; None: all).
+
+    On a departure, a hold that another transaction is confirming or changing right now is
+    waited for (briefly: those are one-row transactions), so that the allocation frees
+    every seat that is free; the sweep skips it: that transaction decides it."""
+    if departure is None:
+        found = conn.execute(_EXPIRE_ANYWHERE, {"b_limit": limit})
+    else:
+        found = conn.execute(
+            _EXPIRE_ON_DEPARTURE, {"b_service_id": departure[0], "b_date": departure[1]}
         )
-    ]
+    return _free_tickets(conn, found)
+
+
+def _free_tickets(conn: Connection, rows: Any) -> list[BookingChange]:
+    """The bookings just retired (rows of id, owner, reference), their tickets off the seats."""
+    changed = [BookingChange(row.id, row.owner, row.reference) for row in rows]
     if changed:
-        conn.execute(
-            update(tickets_t)
-            .where(tickets_t.c.booking_id.in_([c.id for c in changed]), tickets_t.c.active)
-            .values(active=False)
-        )
+        conn.execute(_FREE_TICKETS, {"ids": [c.id for c in changed]})
     return changed
 
 
@@ -288,7 +316,7 @@ def _not_done(conn: Connection, reference: str, owner: str | None) -> HoldOutcom
             bookings_t.c.status == BookingStatus.HELD,
             bookings_t.c.expires_at <= func.now(),
         )
-        if _retire_holds(conn, lapsed, BookingStatus.EXPIRED):
+        if _free_tickets(conn, conn.execute(_retiring(lapsed, BookingStatus.EXPIRED))):
             return HoldOutcome(change, HoldResult.EXPIRED, expired_now=True)
     return HoldOutcome(change, HoldResult(status))
 

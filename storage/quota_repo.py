@@ -44,10 +44,8 @@ def seats_held_by(
     """seats_held for several clients at once (the worker's transaction)."""
     if not owners:
         return {}
-    query = _seats_held(bookings_t.c.owner.in_(owners), service_id, date).add_columns(
-        bookings_t.c.owner
-    )
-    found = {owner: count for count, owner in conn.execute(query.group_by(bookings_t.c.owner))}
+    params = {"owners": owners, "service_id": service_id, "date": date}
+    found = {owner: count for count, owner in conn.execute(_SEATS_HELD_BY, params)}
     return {owner: found.get(owner, 0) for owner in owners}
 
 
@@ -61,6 +59,16 @@ def _seats_held(whose: Any, service_id: Any, date: Any) -> Select[Any]:
         .where(whose, tickets_t.c.service_id == service_id, tickets_t.c.date == date, LIVE_TICKET)
     )
 
+
+_SEATS_HELD_BY = (
+    _seats_held(
+        bookings_t.c.owner.in_(bindparam("owners", expanding=True)),
+        bindparam("service_id"),
+        bindparam("date"),
+    )
+    .add_columns(bookings_t.c.owner)
+    .group_by(bookings_t.c.owner)
+)
 
 # In one round trip, built once: the client's own quotas, its jobs not yet ended, and its
 # passengers on the departure.
