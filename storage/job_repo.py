@@ -11,7 +11,8 @@ import math
 import uuid
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.access import Identity
 from domain.booking import BookingRequest
@@ -49,7 +50,20 @@ _FINISH = (
         lease_until=None,
     )
 )
-_INSERT_JOB = insert(jobs_t)
+# A new job; nothing (no id back) when its Idempotency-Key was committed meanwhile by a
+# concurrent request: the conflict target is the unique index jobs_idempotency (0006).
+_INSERT_JOB = (
+    pg_insert(jobs_t)
+    .on_conflict_do_nothing(
+        index_elements=[
+            jobs_t.c.owner,
+            func.coalesce(jobs_t.c.submitted_by, jobs_t.c.owner),
+            jobs_t.c.idempotency_key,
+        ],
+        index_where=jobs_t.c.idempotency_key.is_not(None),
+    )
+    .returning(jobs_t.c.id)
+)
 _CLAIMABLE = (
     select(jobs_t.c.id)
     .where(
@@ -108,7 +122,9 @@ def insert_job(
     seat_quota: int | None = None,
     submitted_by: Identity | None = None,
     job_id: uuid.UUID | None = None,
-) -> uuid.UUID:
+) -> uuid.UUID | None:
+    """Queue a job; its id, or None when its idempotency key was committed meanwhile by a
+    concurrent request (one round trip: no savepoint to catch the clash)."""
     row = job_row(
         owner,
         request,
@@ -119,8 +135,8 @@ def insert_job(
         submitted_by=None if submitted_by is None else submitted_by.sub,
         submitted_by_role=None if submitted_by is None else submitted_by.role,
     )
-    conn.execute(_INSERT_JOB, row)
-    return row["id"]
+    inserted: uuid.UUID | None = conn.execute(_INSERT_JOB, row).scalar()
+    return inserted
 
 
 def find_by_key(conn: Connection, owner: str, sender: str, key: str) -> Any:

@@ -40,22 +40,16 @@ class SqlJobs:
         self.conn = conn
 
     def add(self, job: NewJob) -> uuid.UUID | None:
-        try:
-            with self.conn.begin_nested():
-                return job_repo.insert_job(
-                    self.conn,
-                    owner=job.owner,
-                    request=job.request,
-                    idempotency_key=job.idempotency_key,
-                    request_hash=job.request_hash,
-                    seat_quota=job.seat_quota,
-                    submitted_by=job.submitted_by,
-                    job_id=job.id,
-                )
-        except IntegrityError:  # the same key, committed by a concurrent request
-            if job.idempotency_key is None:
-                raise
-            return None
+        return job_repo.insert_job(
+            self.conn,
+            owner=job.owner,
+            request=job.request,
+            idempotency_key=job.idempotency_key,
+            request_hash=job.request_hash,
+            seat_quota=job.seat_quota,
+            submitted_by=job.submitted_by,
+            job_id=job.id,
+        )
 
     def find_by_key(self, owner: str, sender: str, key: str) -> KnownJob | None:
         row = job_repo.find_by_key(self.conn, owner, sender, key)

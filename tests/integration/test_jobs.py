@@ -18,7 +18,7 @@ from settings import Settings
 from storage import booking_repo, job_payload, job_repo
 from storage.tables import Job
 from tasks.runtime import Runtime
-from tests.conftest import Woken
+from tests.conftest import Woken, unique
 from tests.integration.helpers import (
     ago,
     bookings_of,
@@ -563,3 +563,35 @@ def test_the_oldest_queued_job_and_the_busiest_departures_are_counted(
         assert (sid, day, 2) in busiest
         assert [n for _, _, n in busiest] == sorted((n for _, _, n in busiest), reverse=True)
         assert len(job_repo.busiest_departures(conn, limit=1)) == 1
+
+
+def test_of_two_requests_with_one_key_at_once_the_second_gets_no_job_of_its_own(
+    engine: Engine, new_service, day: dt.date
+) -> None:
+    """The key's unique index decides: the second insert waits for the first to commit,
+    then writes nothing (the use case then answers the first job)."""
+    req = request(new_service(), day)
+    owner = unique("kim")
+    results: list[object] = []
+
+    def second() -> None:
+        with engine.begin() as conn:
+            results.append(
+                job_repo.insert_job(conn, owner=owner, request=req, idempotency_key="k1")
+            )
+
+    with engine.begin() as first:
+        first_id = job_repo.insert_job(first, owner=owner, request=req, idempotency_key="k1")
+        racer = threading.Thread(target=second)
+        racer.start()
+        racer.join(0.5)
+        assert racer.is_alive()  # waiting on the first one's key
+    racer.join(10)
+
+    assert first_id is not None and results == [None]
+    with engine.connect() as conn:
+        keyed = conn.execute(
+            text("SELECT count(*) FROM jobs WHERE owner = :o AND idempotency_key = 'k1'"),
+            {"o": owner},
+        ).scalar_one()
+    assert keyed == 1
