@@ -467,8 +467,11 @@ def cancel_part(
         )
 
 
+_BOOKINGS_BY_ID = _BOOKING_ROW.where(bookings_t.c.id.in_(bindparam("ids", expanding=True)))
+
+
 def bookings_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
-    rows = conn.execute(_BOOKING_ROW.where(bookings_t.c.id.in_(list(ids))))
+    rows = conn.execute(_BOOKINGS_BY_ID, {"ids": list(ids)})
     return {r.id: r for r in rows}
 
 
