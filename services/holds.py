@@ -2,7 +2,7 @@
 expired.
 
 Whether a hold is still live is decided by PostgreSQL's clock, in the statement that
-confirms or extends it (storage/booking_repo.py), never by comparing two processes'
+confirms or extends it (storage/hold_repo.py), never by comparing two processes'
 clocks. An expired hold frees its seats at that instant for every reader; marking it
 `expired` (here, on a schedule, and by the allocation before it seats a departure) only
 records it and tells its owner.

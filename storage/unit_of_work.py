@@ -31,7 +31,15 @@ from domain.quotas import QuotaOverride
 from domain.seating import Assignment, Occupancy
 from domain.timetable import ServiceTimetable
 from domain.webhooks import ClaimedDelivery, Outcome, Outgoing
-from storage import batch_repo, booking_repo, job_repo, quota_repo, timetable_repo, webhook_repo
+from storage import (
+    batch_repo,
+    booking_repo,
+    hold_repo,
+    job_repo,
+    quota_repo,
+    timetable_repo,
+    webhook_repo,
+)
 from storage.timetable_cache import ServiceLookup, TimetableCache
 
 
@@ -111,7 +119,7 @@ class SqlBookings:
         return booking_repo.cancel_booking(self.conn, reference, owner)
 
     def confirm(self, reference: str, owner: str | None) -> HoldOutcome:
-        return booking_repo.confirm_hold(self.conn, reference, owner)
+        return hold_repo.confirm_hold(self.conn, reference, owner)
 
     def extend(
         self,
@@ -121,17 +129,17 @@ class SqlBookings:
         max_extensions: int,
         max_total_seconds: int,
     ) -> HoldOutcome:
-        return booking_repo.extend_hold(
+        return hold_repo.extend_hold(
             self.conn, reference, owner, seconds, max_extensions, max_total_seconds
         )
 
     def expire_holds(
         self, departure: tuple[str, dt.date] | None, limit: int | None
     ) -> list[BookingChange]:
-        return booking_repo.expire_holds(self.conn, departure, limit)
+        return hold_repo.expire_holds(self.conn, departure, limit)
 
     def warn_expiring(self, within_seconds: int, limit: int) -> list[BookingChange]:
-        return booking_repo.warn_expiring(self.conn, within_seconds, limit)
+        return hold_repo.warn_expiring(self.conn, within_seconds, limit)
 
     def state(self, reference: str, owner: str | None) -> tuple[BookingChange, str]:
         row = booking_repo.find_booking(self.conn, reference, owner)
