@@ -67,6 +67,7 @@ def _test_env() -> dict[str, str]:
     env.setdefault("SWEEP_INTERVAL_SECONDS", "1")
     env.setdefault("SWEEP_QUEUED_AFTER_SECONDS", "3")
     env.setdefault("JOB_LEASE_SECONDS", "10")
+    env.setdefault("HOLD_SWEEP_INTERVAL_SECONDS", "1")
     # Webhooks to receivers the tests run on 127.0.0.1, retried within seconds, not hours
     # (tests/app holds the app to the production rule on addresses).
     env.setdefault("WEBHOOK_ALLOW_PRIVATE", "1")

@@ -12,6 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import text
 
 DAY = dt.date.today() + dt.timedelta(days=9)
+# Time passing for one hold: it expires `s` seconds from now (by PostgreSQL's clock).
+LAPSE = text(
+    "WITH b AS (UPDATE bookings SET expires_at = now() + make_interval(secs => :s)"
+    " WHERE reference = :r RETURNING id, expires_at) UPDATE tickets t"
+    " SET hold_expires_at = b.expires_at FROM b WHERE t.booking_id = b.id"
+).bindparams(s=-1)
 
 
 def body(service: str, seat: str | None = None, day: dt.date = DAY, **extra) -> dict:
@@ -35,14 +41,7 @@ def test_a_hold_that_expires_is_bookable_by_another_client_a_second_later(api, e
     assert api.book(body(service, "A1"), sub="bob")["status"] == "failed"  # held: taken
 
     with engine.begin() as conn:  # its minute passes sooner: it expires in one second
-        conn.execute(
-            text(
-                "WITH b AS (UPDATE bookings SET expires_at = now() + interval '1 second'"
-                " WHERE reference = :r RETURNING id, expires_at) UPDATE tickets t"
-                " SET hold_expires_at = b.expires_at FROM b WHERE t.booking_id = b.id"
-            ),
-            {"r": reference},
-        )
+        conn.execute(LAPSE, {"r": reference, "s": 1})
     time.sleep(2)
 
     taken = api.book(body(service, "A1"), sub="bob")
@@ -51,6 +50,70 @@ def test_a_hold_that_expires_is_bookable_by_another_client_a_second_later(api, e
     assert expired["status"] == "expired"
     refused = api.post(f"/v1/bookings/{reference}/confirm")
     assert (refused.status_code, refused.json()["code"]) == (409, "hold_expired")
+
+
+def test_a_hold_is_extended_confirmed_or_released_and_counts_toward_the_quota(api) -> None:
+    service = api.make_service()
+    quota = api.put(
+        "/v1/clients/quinn/quotas", json={"seats_per_departure": 2}, sub="o", role="operator"
+    )
+    assert quota.status_code == 200, quota.text
+    kept = api.book(body(service, "A1", hold={"seconds": 60}), sub="quinn")["booking"]
+    released = api.book(body(service, "A2", hold={"seconds": 60}), sub="quinn")["booking"]
+
+    over = api.post("/v1/bookings", json=body(service, "A3"), sub="quinn")
+    assert (over.status_code, over.json()["code"]) == (422, "quota_exceeded")  # held seats count
+    extended = api.post(
+        f"/v1/bookings/{kept['reference']}/extend", json={"seconds": 600}, sub="quinn"
+    ).json()
+    assert extended["expires_at"] > kept["expires_at"] and extended["extensions"] == 1
+    confirmed = api.post(f"/v1/bookings/{kept['reference']}/confirm", sub="quinn").json()
+    assert (confirmed["status"], confirmed["expires_at"]) == ("confirmed", None)
+    gone = api.delete(f"/v1/bookings/{released['reference']}", sub="quinn").json()
+    assert gone["status"] == "cancelled"
+
+    assert api.book(body(service, "A2"), sub="bob")["status"] == "succeeded"  # released: free
+    assert api.book(body(service, "A3"), sub="quinn")["status"] == "succeeded"  # quota: 1 held
+
+
+def test_beat_marks_an_expired_hold_and_records_it(api, engine) -> None:
+    service = api.make_service()
+    reference = api.book(body(service, "A1", hold={"seconds": 60}))["booking"]["reference"]
+    with engine.begin() as conn:  # its minute passes now
+        conn.execute(LAPSE, {"r": reference})
+
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            status = conn.execute(
+                text("SELECT status FROM bookings WHERE reference = :r"), {"r": reference}
+            ).scalar_one()
+        if status == "expired":
+            break
+        time.sleep(0.2)
+    assert status == "expired"  # marked by the sweep, with no booking on its departure
+    events = api.get(f"/v1/bookings/{reference}/history").json()["events"]
+    assert (events[-1]["action"], events[-1]["actor"]["sub"]) == ("expired", "rail-sweeper")
+
+
+def test_a_partial_cancellation_frees_its_seats_for_the_next_booking(api) -> None:
+    service = api.make_service()
+    party = body(service)
+    party["passengers"] = [{"name": "Ada Lovelace", "seat": "A1"}, {"name": "Bob", "seat": "A2"}]
+    reference = api.book(party)["booking"]["reference"]
+
+    cut = api.post(
+        f"/v1/bookings/{reference}/cancellations", json={"passengers": [0], "from": "PAR"}
+    )
+    assert cut.status_code == 200, cut.text
+    assert [t["destination"] for t in cut.json()["passengers"][0]["tickets"]] == ["PAR"]
+    whole = api.post(f"/v1/bookings/{reference}/cancellations", json={"passengers": [1]}).json()
+    assert whole["status"] == "confirmed" and whole["passengers"][1]["tickets"] == []
+
+    later = {**body(service, "A1"), "origin": "PAR"}
+    assert api.book(later, sub="bob")["status"] == "succeeded"  # A1 from Paris on
+    assert api.book(body(service, "A2"), sub="bob")["status"] == "succeeded"
+    assert api.book(body(service, "A1"), sub="bob")["status"] == "failed"  # London-Paris kept
 
 
 def test_an_exchange_into_a_full_train_leaves_the_old_booking_as_it_was(api) -> None:
