@@ -16,11 +16,10 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     tuple_,
     update,
 )
-from sqlalchemy.dialects.postgresql import Range
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.booking import (
     BookedPassenger,
@@ -76,20 +75,32 @@ def load_occupancy(conn: Connection, service_id: str, date: dt.date) -> Occupanc
     return Occupancy(rows)
 
 
-# A new booking, confirmed or held for `b_hold` seconds from now (NULL: not held); its
-# id, or nothing when its random reference is taken. Built once, with its rows' inserts.
-_INSERT_BOOKING = (
-    pg_insert(bookings_t)
-    .values(
-        hold_seconds=bindparam("b_hold", type_=Integer),
-        expires_at=func.now()
-        + func.make_interval(0, 0, 0, 0, 0, 0, bindparam("b_hold", type_=Integer)),
-    )
-    .on_conflict_do_nothing(index_elements=["reference"])
-    .returning(bookings_t.c.id, bookings_t.c.expires_at)
+# A new booking with its passengers and tickets, in one statement (one round trip),
+# confirmed or held for :hold seconds from now (NULL: not held); its id, or no row when its
+# random reference is taken (then nothing is written). The rows come as parallel arrays.
+# PostgreSQL checks the foreign keys at the end of the statement, when all three are in.
+_INSERT_BOOKING = text(
+    "WITH booking AS ("
+    " INSERT INTO bookings (reference, owner, service_id, date, replaces, status,"
+    "  hold_seconds, expires_at)"
+    " VALUES (:reference, :owner, :service_id, :date, :replaces, :status,"
+    "  CAST(:hold AS integer), now() + make_interval(secs => CAST(:hold AS integer)))"
+    " ON CONFLICT (reference) DO NOTHING RETURNING id, expires_at),"
+    " passenger AS ("
+    " INSERT INTO passengers (booking_id, position, name)"
+    " SELECT booking.id, p.position, p.name FROM booking,"
+    "  unnest(CAST(:p_positions AS integer[]), CAST(:p_names AS text[])) AS p(position, name)),"
+    " ticket AS ("
+    " INSERT INTO tickets (booking_id, passenger, position, service_id, date, seat, legs,"
+    "  origin, destination, active, hold_expires_at)"
+    " SELECT booking.id, t.passenger, t.position, :service_id, :date, t.seat,"
+    "  int4range(t.start, t.stop), t.origin, t.destination, true, booking.expires_at"
+    " FROM booking, unnest(CAST(:t_passengers AS integer[]), CAST(:t_positions AS integer[]),"
+    "  CAST(:t_seats AS text[]), CAST(:t_starts AS integer[]), CAST(:t_stops AS integer[]),"
+    "  CAST(:t_origins AS text[]), CAST(:t_destinations AS text[]))"
+    "  AS t(passenger, position, seat, start, stop, origin, destination))"
+    " SELECT id FROM booking"
 )
-_INSERT_PASSENGERS = insert(passengers_t)
-_INSERT_TICKETS = insert(tickets_t)
 
 
 def insert_booking(
@@ -101,43 +112,29 @@ def insert_booking(
 ) -> int:
     """Write a booking and its tickets, confirmed or held (until now() plus the hold, by
     PostgreSQL's clock); the exclusion constraint judges last."""
+    stops = service.stops
     values = {
         "owner": owner,
         "service_id": service.id,
         "date": request.date,
         "replaces": request.replaces,
         "status": BookingStatus.CONFIRMED if request.hold_seconds is None else BookingStatus.HELD,
-        "b_hold": request.hold_seconds,
+        "hold": request.hold_seconds,
+        "p_positions": list(range(len(request.passengers))),
+        "p_names": [p.name for p in request.passengers],
+        "t_passengers": [a.passenger for a in assignments],
+        "t_positions": [a.ticket for a in assignments],
+        "t_seats": [a.seat.number for a in assignments],
+        "t_starts": [a.start for a in assignments],
+        "t_stops": [a.end for a in assignments],
+        "t_origins": [stops[a.start].station for a in assignments],
+        "t_destinations": [stops[a.end].station for a in assignments],
     }
-    found = None
-    while found is None:  # a clash of random references is retried, not raised
-        found = conn.execute(_INSERT_BOOKING, {"reference": new_reference(), **values}).first()
-    booking_id, expires_at = found
-    conn.execute(
-        _INSERT_PASSENGERS,
-        [
-            {"booking_id": booking_id, "position": i, "name": p.name}
-            for i, p in enumerate(request.passengers)
-        ],
-    )
-    conn.execute(
-        _INSERT_TICKETS,
-        [
-            {
-                "booking_id": booking_id,
-                "passenger": a.passenger,
-                "position": a.ticket,
-                "service_id": service.id,
-                "date": request.date,
-                "seat": a.seat.number,
-                "legs": Range(a.start, a.end, bounds="[)"),
-                "origin": service.stops[a.start].station,
-                "destination": service.stops[a.end].station,
-                "hold_expires_at": expires_at,
-            }
-            for a in assignments
-        ],
-    )
+    booking_id = None
+    while booking_id is None:  # a clash of random references is retried, not raised
+        booking_id = conn.execute(
+            _INSERT_BOOKING, {"reference": new_reference(), **values}
+        ).scalar()
     return int(booking_id)
 
 

@@ -14,6 +14,8 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.exc import IntegrityError
 
+from domain.booking import BookingRequest, PassengerRequest, TicketRequest
+from domain.seating import Assignment
 from storage import booking_repo
 from storage.tables import Booking, Passenger, Ticket
 from tests.integration.helpers import bookings_of, load, sell, tickets_of
@@ -216,3 +218,72 @@ def test_the_constraint_holds_for_raw_inserts_that_bypass_the_repository(
 
     assert_double_sale(err)
     assert len(tickets_of(engine, service_id, day)) == 2
+
+
+def test_a_booking_is_written_whole_with_its_passengers_and_their_tickets(
+    engine: Engine, new_service, day: dt.date
+) -> None:
+    service = load(engine, new_service())
+    seats = service.seat_by_number
+    req = BookingRequest(
+        service=service.id,
+        date=day,
+        seating="any",
+        passengers=(
+            PassengerRequest(
+                "Mary", (TicketRequest("LON", "PAR", "A1"), TicketRequest("PAR", "AMS", "A2"))
+            ),
+            PassengerRequest("Ada", (TicketRequest("CAL", "BRU", "N1"),)),
+        ),
+        hold_seconds=120,
+    )
+    given = [
+        Assignment(0, 0, seats["A1"], LON, PAR),
+        Assignment(0, 1, seats["A2"], PAR, AMS),
+        Assignment(1, 0, seats["N1"], CAL, BRU),
+    ]
+    with engine.begin() as conn:
+        booking_id = booking_repo.insert_booking(conn, "alice", service, req, given)
+    with engine.connect() as conn:
+        row = booking_repo.bookings_by_id(conn, [booking_id])[booking_id]
+        (booking,) = booking_repo.load_bookings(conn, [row])
+
+    assert (booking.owner, booking.status, booking.service, booking.date) == (
+        "alice",
+        "held",
+        service.id,
+        day,
+    )
+    assert [
+        (p.name, [(t.origin, t.destination, t.seat, t.start, t.end) for t in p.tickets])
+        for p in booking.passengers
+    ] == [
+        ("Mary", [("LON", "PAR", "A1", LON, PAR), ("PAR", "AMS", "A2", PAR, AMS)]),
+        ("Ada", [("CAL", "BRU", "N1", CAL, BRU)]),
+    ]
+    # Every ticket of a hold carries its expiry, which PostgreSQL set from the hold's length.
+    tickets = tickets_of(engine, service.id, day)
+    assert {t.hold_expires_at for t in tickets} == {booking.expires_at}
+    assert (
+        dt.timedelta(seconds=119) < booking.expires_at - row.created_at <= dt.timedelta(seconds=121)
+    )
+
+
+def test_a_reference_already_taken_is_drawn_again_and_nothing_is_written_twice(
+    engine: Engine, new_service, day: dt.date, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = load(engine, new_service())
+    with engine.begin() as conn:
+        first = sell(conn, service, day, "A1", LON, PAR)
+        taken = booking_repo.bookings_by_id(conn, [first])[first].reference
+    drawn = iter([taken, "NEWREF23"])
+    monkeypatch.setattr(booking_repo, "new_reference", lambda: next(drawn))
+
+    with engine.begin() as conn:
+        second = sell(conn, service, day, "A2", LON, PAR)
+
+    assert [b.reference for b in bookings_of(engine, service.id, day)] == [taken, "NEWREF23"]
+    assert [(t.booking_id, t.seat) for t in tickets_of(engine, service.id, day)] == [
+        (first, "A1"),
+        (second, "A2"),
+    ]
