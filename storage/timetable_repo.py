@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, delete, exists, func, insert, select, text, update
 
 from domain.errors import NotFound, TimetableConflict, ValidationFailed
 from domain.timetable import Seat, ServiceTimetable, Stop
@@ -72,16 +72,19 @@ def _load_stops(conn: Connection, route_id: str) -> tuple[Stop, ...]:
     )
 
 
+# Built once: every allocation transaction runs it.
+_LOCK_SERVICE = (
+    select(services_t.c.id)
+    .join(routes_t, routes_t.c.id == services_t.c.route_id)
+    .where(services_t.c.id == bindparam("service_id"))
+    .with_for_update(read=True)
+)
+
+
 def lock_service(conn: Connection, service_id: str) -> bool:
     """Hold the service and its route FOR SHARE until the end of the transaction, so a
     timetable change waits for an allocation in progress; False if there is no service."""
-    row = conn.execute(
-        select(services_t.c.id)
-        .join(routes_t, routes_t.c.id == services_t.c.route_id)
-        .where(services_t.c.id == service_id)
-        .with_for_update(read=True)
-    ).first()
-    return row is not None
+    return conn.execute(_LOCK_SERVICE, {"service_id": service_id}).first() is not None
 
 
 def get_station(conn: Connection, code: str) -> dict[str, Any]:
