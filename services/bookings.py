@@ -21,6 +21,7 @@ from domain.errors import (
     BookingNotExchangeable,
     IdempotencyConflict,
     NotFound,
+    RailError,
     UnknownService,
     ValidationFailed,
 )
@@ -66,16 +67,19 @@ def submit_booking(
         if replaces is not None:
             owner, replaced = _replaced(uow, caller, client, request, replaces)
             request = replace(request, replaces=replaces)
-        if idempotency is not None:
-            known = _known(uow.jobs.find_by_key(owner, caller.sub, idempotency.key), idempotency)
-            if known is not None:
+        try:
+            if replaced is not None and replaced != BookingStatus.CONFIRMED:
+                raise BookingNotExchangeable(
+                    f"Booking {replaces} is {replaced}: only a confirmed booking can be exchanged."
+                )
+            admit(uow, request, now, settings)
+            seat_quota = Admission(uow, caller, settings).booking(owner, request)
+        except RailError:
+            # A key seen before answers with its first job, whatever would refuse it now.
+            # (The key is looked up only here and on a clash, not on every request.)
+            if (known := _first_job(uow, owner, caller, idempotency)) is not None:
                 return known
-        if replaced is not None and replaced != BookingStatus.CONFIRMED:
-            raise BookingNotExchangeable(
-                f"Booking {replaces} is {replaced}: only a confirmed booking can be exchanged."
-            )
-        admit(uow, request, now, settings)
-        seat_quota = Admission(uow, caller, settings).booking(owner, request)
+            raise
         job_id = uow.jobs.add(
             NewJob(
                 owner,
@@ -87,8 +91,8 @@ def submit_booking(
                 job_id or uuid.uuid4(),
             )
         )
-        if job_id is None and idempotency is not None:  # the key won by a concurrent request
-            known = _known(uow.jobs.find_by_key(owner, caller.sub, idempotency.key), idempotency)
+        if job_id is None:  # a key seen before, or won by a concurrent request
+            known = _first_job(uow, owner, caller, idempotency)
             assert known is not None, "a key that clashed on insert is there to be read"
             return known
         assert job_id is not None
@@ -116,6 +120,16 @@ def _replaced(
             {"hold": ["Not with an exchange."]},
         )
     return old.owner, status
+
+
+def _first_job(
+    uow: UnitOfWork, owner: str, caller: Identity, idempotency: Idempotency | None
+) -> uuid.UUID | None:
+    """The job first submitted under this Idempotency-Key, if any (IdempotencyConflict if
+    it came with another body)."""
+    if idempotency is None:
+        return None
+    return _known(uow.jobs.find_by_key(owner, caller.sub, idempotency.key), idempotency)
 
 
 def _known(job: KnownJob | None, idempotency: Idempotency) -> uuid.UUID | None:

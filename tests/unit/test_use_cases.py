@@ -120,6 +120,26 @@ def test_an_idempotency_key_gives_the_first_job_again_and_refuses_another_body(u
     assert other != first
 
 
+def test_a_retry_with_its_key_gets_its_first_job_even_where_a_new_request_is_refused(
+    uow, sent
+) -> None:
+    tight = dataclasses.replace(SETTINGS, quota_open_jobs=1)
+    key = Idempotency("k-1", "hash-a")
+    first = submit(uow, sent, booking([ticket("LON", "PAR")]), idempotency=key, settings=tight)
+
+    # The quota is now spent (and later the train is gone): the same request with its key
+    # still answers with its job; with another body, 409; without the key, refused.
+    again = submit(uow, sent, booking([ticket("LON", "PAR")]), idempotency=key, settings=tight)
+    assert again == first
+    with pytest.raises(IdempotencyConflict):
+        submit(uow, sent, booking([ticket("LON", "AMS")]), idempotency=Idempotency("k-1", "b"))
+    with pytest.raises(QuotaExceeded):
+        submit(uow, sent, booking([ticket("LON", "PAR")]), settings=tight)
+    gone = dataclasses.replace(booking([ticket("LON", "PAR")]), service="9999")
+    assert submit(uow, sent, gone, idempotency=key) == first
+    assert len(uow.state.jobs) == 1 and sent == [first]
+
+
 def test_quotas_refuse_at_admission_and_an_operator_can_raise_them(uow, sent) -> None:
     party = booking(
         *[[ticket("LON", "PAR")] for _ in range(SETTINGS.quota_passengers_per_booking + 1)]
