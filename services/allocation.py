@@ -9,7 +9,8 @@ sweeper hands the job to another worker.
 
 A departure is woken by one message, not one per job (storage/wake_ups.py): the worker
 keeps the departure's wake-up mark while it serves, so that jobs accepted meanwhile send
-nothing, and clears it when the queue is drained, then claims once more.
+nothing, and clears it when the queue is drained, then claims once more. A round claims the
+next round's jobs in its own allocation transaction, so each round is one transaction.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Protocol
 
 import redis
 import structlog
-from redis.exceptions import LockError
+from redis.exceptions import LockError, RedisError
 
 import logs
 import metrics
@@ -54,6 +55,9 @@ jobs_log = structlog.stdlib.get_logger(__name__)
 Clock = Callable[[], dt.datetime]
 # Told of the jobs a committed transaction ended, for clients waiting on them.
 Announce = Callable[[Sequence[ClaimedJob]], None]
+# Asked before a round commits, with whether its queue looked drained: claim the next
+# round's jobs in the same transaction?
+ClaimNext = Callable[[bool], bool]
 
 
 def utcnow() -> dt.datetime:
@@ -97,6 +101,7 @@ class BatchResult:
     succeeded: int = 0
     failed: int = 0
     stepped_aside: int = 0  # jobs given back untried, to be served once a lock is free
+    next: list[ClaimedJob] = field(default_factory=list)  # claimed, committed, for the next round
 
 
 def allocate_job(rt: Resources, job_id: uuid.UUID, clock: Clock = utcnow) -> str | None:
@@ -133,8 +138,8 @@ def serve_queue(rt: Resources, service_id: str, date: dt.date, clock: Clock = ut
     with departure_lock(
         rt.redis, service_id, date, s.departure_lock_ttl_seconds, s.departure_lock_wait_seconds
     ) as lock:
-        deadline = time.monotonic() + s.allocation_time_budget_seconds
-        unmarked = False  # the wake-up mark was cleared since the last round that found jobs
+        mark = _Mark(rt, service_id, date)
+        pending: list[ClaimedJob] | None = None  # claimed by the last round's transaction
         while True:
             others = OtherDepartures(
                 rt.redis,
@@ -143,32 +148,78 @@ def serve_queue(rt: Resources, service_id: str, date: dt.date, clock: Clock = ut
                 s.departure_lock_wait_seconds,
             )
             result = serve_departure(
-                rt.unit_of_work, s, service_id, date, clock, rt.announce, others
+                rt.unit_of_work,
+                s,
+                service_id,
+                date,
+                clock,
+                rt.announce,
+                others,
+                claimed=pending,
+                claim_next=mark.claim_next,
             )
             served = result.succeeded + result.failed
             ended += served
             if result.stepped_aside:  # an exchange waits for another departure's lock
                 raise DepartureBusy(f"an exchange on {service_id} {date} waits for a lock")
+            pending = result.next or None
             if result.claimed == 0 or served == result.claimed < s.allocation_batch_size:
-                if unmarked:
+                if pending is not None:
+                    continue  # jobs that found the mark just before it went
+                if mark.cleared:
                     break  # drained after the mark went: a later job wakes the departure itself
                 # Drained: from now on a new job sends its own message; one more round
                 # claims whatever was accepted before the mark went.
-                wake_ups.clear(rt.redis, service_id, date)
-                unmarked = True
+                mark.clear()
                 continue
-            unmarked = False
-            if time.monotonic() >= deadline:  # the other departures' turn; ours is re-queued
-                rt.wake(service_id, date)
+            if time.monotonic() >= mark.deadline and pending is None:
+                rt.wake(service_id, date)  # the other departures' turn; ours is re-queued
                 break
             try:
                 lock.reacquire()  # a fresh TTL for the next round
             except LockError:  # it lapsed during the round: leave the queue to its holder
                 log.warning("departure lock %s lapsed while serving", lock.name)
-                wake_ups.clear(rt.redis, service_id, date)
+                if pending is not None:  # claimed for a round that will not come: untried
+                    _release_quietly(rt.unit_of_work, pending, refund=True)
+                    rt.wake(service_id, date)
+                mark.clear()
                 break
-            wake_ups.keep(rt.redis, service_id, date, s.wake_up_ttl_seconds)
+            mark.keep()
     return ended
+
+
+class _Mark:
+    """The departure's wake-up mark as its server keeps it, and the server's time budget."""
+
+    def __init__(self, rt: Resources, service_id: str, date: dt.date) -> None:
+        self.rt, self.service_id, self.date = rt, service_id, date
+        self.deadline = time.monotonic() + rt.settings.allocation_time_budget_seconds
+        self.cleared = False  # since the last full round
+
+    def clear(self) -> None:
+        wake_ups.clear(self.rt.redis, self.service_id, self.date)
+        self.cleared = True
+
+    def keep(self) -> None:
+        wake_ups.keep(
+            self.rt.redis, self.service_id, self.date, self.rt.settings.wake_up_ttl_seconds
+        )
+        self.cleared = False
+
+    def claim_next(self, drained: bool) -> bool:
+        """Asked in a round's transaction before it commits: whether it claims the next
+        round's jobs too, saving the next round a transaction of its own. A drained round
+        clears the mark first (once), so that a job that found the mark is claimed now, and
+        a job that did not sends its own message."""
+        if not drained:
+            return time.monotonic() < self.deadline
+        if self.cleared:
+            return False  # this round's jobs were claimed after the mark went
+        try:
+            self.clear()
+        except RedisError:  # the round still commits; serve_queue clears again, or fails
+            return False
+        return True
 
 
 def serve_departure(
@@ -179,16 +230,22 @@ def serve_departure(
     clock: Clock = utcnow,
     announce: Announce | None = None,
     others: OtherLocks | None = None,
+    *,
+    claimed: list[ClaimedJob] | None = None,
+    claim_next: ClaimNext | None = None,
 ) -> BatchResult:
-    """Claim up to a batch of the departure's oldest jobs and seat them in one transaction;
-    `announce` is told of the jobs it ended, once they are committed; `others` gives the
-    locks of the other departures that exchanges touch (none: they are not taken)."""
+    """Claim up to a batch of the departure's oldest jobs (unless `claimed` are given: the
+    last round claimed them) and seat them in one transaction; `announce` is told of the
+    jobs it ended, once they are committed; `others` gives the locks of the other
+    departures that exchanges touch (none: they are not taken). If `claim_next` says so,
+    the same transaction claims the next round's jobs (`BatchResult.next`)."""
     s = settings
-    with unit_of_work() as uow:
-        claimed = uow.jobs.claim(
-            service_id, date, s.allocation_batch_size, s.job_lease_seconds, s.job_max_attempts
-        )
-        uow.commit()
+    if claimed is None:
+        with unit_of_work() as uow:
+            claimed = uow.jobs.claim(
+                service_id, date, s.allocation_batch_size, s.job_lease_seconds, s.job_max_attempts
+            )
+            uow.commit()
     result = BatchResult(claimed=len(claimed))
     if not claimed:
         return result
@@ -215,6 +272,8 @@ def serve_departure(
                     result.failed += 1
                 else:
                     result.succeeded += 1
+            if not result.stepped_aside and claim_next is not None:
+                result.next = _claim_next(uow, s, service_id, date, len(claimed), claim_next)
             uow.commit()
     except (Fenced, WriteConflict) as lost:
         # Someone else served this departure at the same time (our lock lapsed):
@@ -234,6 +293,23 @@ def serve_departure(
     if announce is not None:
         _announce_quietly(announce, [job for job, _ in ended])
     return result
+
+
+def _claim_next(
+    uow: UnitOfWork,
+    s: Settings,
+    service_id: str,
+    date: dt.date,
+    ended: int,
+    claim_next: ClaimNext,
+) -> list[ClaimedJob]:
+    """The next round's jobs, claimed in this round's transaction if `claim_next` says so
+    (every job this round claimed has ended in it: fewer than a batch means drained)."""
+    if not claim_next(ended < s.allocation_batch_size):
+        return []
+    return uow.jobs.claim(
+        service_id, date, s.allocation_batch_size, s.job_lease_seconds, s.job_max_attempts
+    )
 
 
 def _announce_quietly(announce: Announce, jobs: Sequence[ClaimedJob]) -> None:
@@ -424,11 +500,13 @@ def _count_committed(
         jobs_log.info("job ended", job_id=str(job.id), status=str(status), code=code, **other)
 
 
-def _release_quietly(unit_of_work: UnitOfWorkFactory, claimed: list[ClaimedJob]) -> None:
+def _release_quietly(
+    unit_of_work: UnitOfWorkFactory, claimed: list[ClaimedJob], refund: bool = False
+) -> None:
     """Best effort: hand claimed jobs back now rather than after their lease expires."""
     try:
         with unit_of_work() as uow:
-            uow.jobs.release(claimed)
+            uow.jobs.release(claimed, refund=refund)
             uow.commit()
     except Exception:  # the database may be the thing that failed; the lease covers it
         log.warning("could not release %d claimed jobs; their lease will expire", len(claimed))

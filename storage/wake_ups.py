@@ -3,8 +3,9 @@
 Whoever sends a departure's message first sets its mark (`SET NX`); while the mark stands, a
 new job of that departure sends nothing, for the worker that will serve (or is serving) the
 departure claims it. That worker keeps the mark while it serves, deletes it once a round finds
-the queue drained, then claims once more: a job whose sender found the mark is claimed by that
-last round, or by the message of whoever set the mark again after the delete.
+the queue drained, then claims once more (in the transaction that found it drained): a job
+whose sender found the mark is claimed by that last claim, or by the message of whoever set
+the mark again after the delete.
 
 Like the departure lock, the mark is for throughput, not safety. It expires on its own, so a
 process that died holding it delays its departure's next jobs at most `ttl` seconds, and the

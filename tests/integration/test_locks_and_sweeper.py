@@ -395,6 +395,50 @@ def test_a_job_that_found_the_mark_just_before_it_was_cleared_is_served_by_the_l
     assert runtime.send_serve == []
 
 
+def test_a_round_claims_the_next_rounds_jobs_and_a_lapsed_lock_gives_them_back_untried(
+    settings: Settings,
+    engine: Engine,
+    redis_client: redis.Redis,
+    new_service,
+    day: dt.date,
+    monkeypatch,
+) -> None:
+    """A full round claims the next round's jobs in its own transaction. If the lock then
+    turns out lapsed, those jobs go back to the queue with their attempt refunded, and the
+    departure is sent again: they wait neither for their lease nor for the sweeper."""
+    rt = runtime_with(settings, engine, redis_client, allocation_batch_size=1)
+    sid = new_service()
+    ids = [queue_job(engine, request(sid, day)) for _ in range(3)]
+    key = departure_lock_key(sid, day)
+    real_serve = allocation.serve_departure
+    claimed_ahead: list[list[uuid.UUID]] = []
+
+    def lapses_after_the_first_round(*args, **kw):
+        result = real_serve(*args, **kw)
+        claimed_ahead.append([job.id for job in result.next])
+        # Still in the round's claim: the next job is running under our new attempt.
+        assert [(job_row(engine, j).status, job_row(engine, j).attempt) for j in ids[1:]] == [
+            ("running", 1),
+            ("queued", 0),
+        ]
+        redis_client.set(key, "another worker's token")  # our TTL ran out; someone took it
+        return result
+
+    monkeypatch.setattr(allocation, "serve_departure", lapses_after_the_first_round)
+
+    assert allocation.serve_queue(rt, sid, day) == 1
+
+    assert claimed_ahead == [[ids[1]]]
+    assert [(job_row(engine, j).status, job_row(engine, j).attempt) for j in ids] == [
+        ("succeeded", 1),
+        ("queued", 0),
+        ("queued", 0),
+    ]
+    assert rt.send_serve == [(sid, day)]
+    assert redis_client.get(key) == b"another worker's token"  # theirs, untouched
+    redis_client.delete(key)
+
+
 def test_a_worker_out_of_time_sends_its_departure_again_and_keeps_the_mark(
     settings: Settings, engine: Engine, redis_client: redis.Redis, new_service, day: dt.date
 ) -> None:
