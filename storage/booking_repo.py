@@ -384,10 +384,10 @@ def mark_exchanged(conn: Connection, old_id: int, new_id: int) -> str:
 _ADD_EVENT = insert(events_t)  # built once: every booking writes two events
 
 
-def add_event(conn: Connection, event: Event) -> None:
-    """Append to the audit trail, in the caller's transaction."""
-    conn.execute(
-        _ADD_EVENT,
+def add_events(conn: Connection, events: Sequence[Event]) -> None:
+    """Append to the audit trail, in the caller's transaction, in this order (one round
+    trip: several rows go in one pipeline)."""
+    rows = [
         {
             "action": str(event.action),
             "actor_sub": event.actor.sub,
@@ -396,8 +396,10 @@ def add_event(conn: Connection, event: Event) -> None:
             "job_id": event.job,
             "booking_id": event.booking,
             "details": event.details,
-        },
-    )
+        }
+        for event in events
+    ]
+    conn.execute(_ADD_EVENT, rows[0] if len(rows) == 1 else rows)
 
 
 def history(conn: Connection, booking_id: int) -> list[Any]:

@@ -182,11 +182,20 @@ class SqlBatches:
 
 
 class SqlEvents:
+    """The audit trail's new events, written together just before the commit (one round
+    trip for a whole allocation round's)."""
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.pending: list[Event] = []
 
     def add(self, event: Event) -> None:
-        booking_repo.add_event(self.conn, event)
+        self.pending.append(event)
+
+    def flush(self) -> None:
+        if self.pending:
+            booking_repo.add_events(self.conn, self.pending)
+            self.pending = []
 
 
 class SqlQuotas:
@@ -321,6 +330,7 @@ class SqlUnitOfWork:
             self.conn.close()
 
     def commit(self) -> None:
+        self.events.flush()
         self.webhooks.flush()
         self.conn.commit()
         sent, self.webhooks.to_send = self.webhooks.to_send, []

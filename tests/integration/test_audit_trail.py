@@ -26,8 +26,8 @@ def test_an_event_cannot_be_changed_or_removed(
 ) -> None:
     job_id = queue_job(engine, request(new_service(), day))
     with engine.begin() as conn:
-        booking_repo.add_event(
-            conn, Event(Action.REQUESTED, Identity("alice", "client"), "alice", job=job_id)
+        booking_repo.add_events(
+            conn, [Event(Action.REQUESTED, Identity("alice", "client"), "alice", job=job_id)]
         )
         event_id = conn.execute(
             text("SELECT id FROM booking_events WHERE job_id = :job"), {"job": job_id}
@@ -52,3 +52,22 @@ def test_no_role_but_the_tables_owner_is_granted_changes(engine: Engine) -> None
             )
         ).scalars()
         assert not {"UPDATE", "DELETE", "TRUNCATE"} & set(granted)
+
+
+def test_events_written_together_keep_their_order(engine: Engine, new_service, day) -> None:
+    """An allocation round writes its jobs' events in one go, just before its commit."""
+    jobs = [queue_job(engine, request(new_service(), day)) for _ in range(3)]
+    alice = Identity("alice", "client")
+    events = [
+        Event(Action.FAILED, alice, "alice", job=j, details={"n": i}) for i, j in enumerate(jobs)
+    ]
+    with engine.begin() as conn:
+        booking_repo.add_events(conn, events)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT job_id, details FROM booking_events WHERE job_id = ANY(:jobs) ORDER BY id"
+            ),
+            {"jobs": jobs},
+        ).all()
+    assert [(r.job_id, r.details) for r in rows] == [(j, {"n": i}) for i, j in enumerate(jobs)]
