@@ -78,10 +78,6 @@ class Resources(Protocol):
         """Send a message to serve the departure (again), whatever its mark says."""
 
 
-class Fenced(Exception):
-    """A newer attempt owns a job we claimed: our whole transaction is void."""
-
-
 class StepAside(Exception):
     """A job needs another departure's lock that this worker may not wait for (storage/
     locks.OtherDepartures): the jobs from it on go back to the queue, untried."""
@@ -263,8 +259,7 @@ def serve_departure(
                     uow.jobs.release(claimed[i:], refund=True)
                     result.stepped_aside = len(claimed) - i
                     break
-                if not uow.jobs.finish(job, booking_id, None if error is None else error.to_json()):
-                    raise Fenced(str(job.id))
+                uow.jobs.finish(job, booking_id, None if error is None else error.to_json())
                 uow.events.add(_ended(job, booking_id, error, seating.booked.pop(booking_id, [])))
                 uow.webhooks.add(webhooks.job_ended(job, booking_id, error))
                 ended.append((job, None if error is None else error.code))
@@ -275,8 +270,9 @@ def serve_departure(
             if not result.stepped_aside and claim_next is not None:
                 result.next = _claim_next(uow, s, service_id, date, len(claimed), claim_next)
             uow.commit()
-    except (Fenced, WriteConflict) as lost:
-        # Someone else served this departure at the same time (our lock lapsed):
+    except WriteConflict as lost:
+        # Someone else served this departure at the same time (our lock lapsed: a seat
+        # sold meanwhile, or a newer attempt owns a job we claimed):
         # nothing of ours was written; give back what we still hold and go again.
         log.warning("allocation on %s %s rolled back: %r", service_id, date, lost)
         with unit_of_work() as uow:

@@ -42,9 +42,9 @@ class Jobs(Protocol):
         self, service_id: str, date: dt.date, limit: int, lease_seconds: int, max_attempts: int
     ) -> list[ClaimedJob]: ...
 
-    def finish(
-        self, job: ClaimedJob, booking_id: int | None, error: dict[str, Any] | None
-    ) -> bool: ...
+    def finish(self, job: ClaimedJob, booking_id: int | None, error: dict[str, Any] | None) -> None:
+        """End a claimed job: succeeded with its booking, or failed. If a newer attempt owns
+        it, WriteConflict, now or at the latest from commit(): nothing is kept."""
 
     def release(self, jobs: Sequence[ClaimedJob], refund: bool = False) -> None:
         """Give claimed jobs back to the queue; `refund`: the attempt does not count (they

@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import Connection, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -34,21 +36,6 @@ _FIND_BY_KEY = select(jobs_t.c.id, jobs_t.c.request_hash, jobs_t.c.status).where
     _OWNED,
     func.coalesce(jobs_t.c.submitted_by, jobs_t.c.owner) == bindparam("sender"),
     jobs_t.c.idempotency_key == bindparam("key"),
-)
-_FINISH = (
-    update(jobs_t)
-    .where(
-        _BY_ID,
-        jobs_t.c.attempt == bindparam("attempt_now"),
-        jobs_t.c.status == JobStatus.RUNNING,
-    )
-    .values(
-        status=bindparam("new_status"),
-        booking_id=bindparam("new_booking_id"),
-        error=bindparam("new_error", type_=jobs_t.c.error.type),
-        finished_at=func.now(),
-        lease_until=None,
-    )
 )
 # A new job; nothing (no id back) when its Idempotency-Key was committed meanwhile by a
 # concurrent request: the conflict target is the unique index jobs_idempotency (0006).
@@ -262,17 +249,40 @@ def finish_job(
     error: dict[str, Any] | None = None,
 ) -> bool:
     """Mark a claimed job succeeded (with its booking) or failed; False if fenced out."""
+    return finish_jobs(conn, [(job, booking_id, error)]) == 1
+
+
+# Claimed jobs ended, in one statement: each only if it is still running under the attempt
+# that claimed it (a newer attempt fences the older one out).
+_FINISH_ALL = text(
+    "UPDATE jobs SET status = e.status, booking_id = e.booking_id, error = e.error,"
+    " finished_at = now(), lease_until = NULL"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:attempts AS integer[]),"
+    "  CAST(:statuses AS text[]), CAST(:booking_ids AS bigint[]), CAST(:errors AS jsonb[]))"
+    "  AS e(id, attempt, status, booking_id, error)"
+    " WHERE jobs.id = e.id AND jobs.attempt = e.attempt AND jobs.status = 'running'"
+)
+
+
+def finish_jobs(
+    conn: Connection, ended: Sequence[tuple[ClaimedJob, int | None, dict[str, Any] | None]]
+) -> int:
+    """Mark claimed jobs succeeded (with their booking) or failed, given as (job, booking id,
+    error); how many were still theirs to finish (the rest were fenced out)."""
     result = conn.execute(
-        _FINISH,
+        _FINISH_ALL,
         {
-            "job_id": job.id,
-            "attempt_now": job.attempt,
-            "new_status": JobStatus.SUCCEEDED if booking_id is not None else JobStatus.FAILED,
-            "new_booking_id": booking_id,
-            "new_error": error,
+            "ids": [job.id for job, _, _ in ended],
+            "attempts": [job.attempt for job, _, _ in ended],
+            "statuses": [
+                str(JobStatus.FAILED if booking is None else JobStatus.SUCCEEDED)
+                for _, booking, _ in ended
+            ],
+            "booking_ids": [booking for _, booking, _ in ended],
+            "errors": [None if error is None else Jsonb(error) for _, _, error in ended],
         },
     )
-    return result.rowcount == 1
+    return result.rowcount
 
 
 def release_jobs(conn: Connection, jobs: list[ClaimedJob], refund: bool = False) -> None:

@@ -46,6 +46,7 @@ from storage.timetable_cache import ServiceLookup, TimetableCache
 class SqlJobs:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.ending: list[tuple[ClaimedJob, int | None, dict[str, Any] | None]] = []
 
     def add(self, job: NewJob) -> uuid.UUID | None:
         return job_repo.insert_job(
@@ -74,8 +75,16 @@ class SqlJobs:
             self.conn, service_id, date, limit, lease_seconds, max_attempts
         )
 
-    def finish(self, job: ClaimedJob, booking_id: int | None, error: dict[str, Any] | None) -> bool:
-        return job_repo.finish_job(self.conn, job, booking_id=booking_id, error=error)
+    def finish(self, job: ClaimedJob, booking_id: int | None, error: dict[str, Any] | None) -> None:
+        self.ending.append((job, booking_id, error))
+
+    def flush(self) -> None:
+        """End the jobs finished in this transaction, in one statement; WriteConflict if a
+        newer attempt owns any of them (the whole transaction is then void)."""
+        if self.ending:
+            ending, self.ending = self.ending, []
+            if job_repo.finish_jobs(self.conn, ending) != len(ending):
+                raise WriteConflict("a newer attempt owns a job this transaction finished")
 
     def release(self, jobs: Sequence[ClaimedJob], refund: bool = False) -> None:
         job_repo.release_jobs(self.conn, list(jobs), refund)
@@ -330,6 +339,7 @@ class SqlUnitOfWork:
             self.conn.close()
 
     def commit(self) -> None:
+        self.jobs.flush()
         self.events.flush()
         self.webhooks.flush()
         self.conn.commit()

@@ -455,6 +455,26 @@ def test_the_same_seat_asked_twice_in_one_batch_goes_to_the_earlier_job(
     ]
 
 
+def test_a_round_whose_job_a_newer_attempt_took_meanwhile_writes_nothing(
+    runtime: Runtime, engine: Engine, new_service, day: dt.date
+) -> None:
+    """The fence: a round's jobs are ended together before its commit, each only under the
+    attempt that claimed it; one taken over by a newer attempt voids the whole round."""
+    sid = new_service()
+    ours = [queue_job(engine, request(sid, day, seat=seat)) for seat in ("A1", "A2")]
+    claimed = claim(engine, sid, day)  # our round's claim (attempt 1) ...
+    set_job(engine, ours[1], attempt=2)  # ... then our lease lapsed and another worker took one
+
+    result = serve(runtime, sid, day, claimed=claimed)
+
+    assert result == BatchResult(claimed=2, succeeded=0, failed=0)
+    assert bookings_of(engine, sid, day) == []  # not even the job still ours was booked
+    assert [(job_row(engine, j).status, job_row(engine, j).attempt) for j in ours] == [
+        ("queued", 1),  # given back, its attempt kept
+        ("running", 2),  # the newer attempt's, untouched
+    ]
+
+
 def test_a_stale_view_of_the_seats_is_caught_by_the_constraint_and_the_whole_batch_rolls_back(
     runtime: Runtime, engine: Engine, new_service, day: dt.date, monkeypatch
 ) -> None:

@@ -174,13 +174,12 @@ class FakeJobs:
             for r in claimable
         ]
 
-    def finish(self, job: ClaimedJob, booking_id: int | None, error: dict[str, Any] | None) -> bool:
+    def finish(self, job: ClaimedJob, booking_id: int | None, error: dict[str, Any] | None) -> None:
         row = self.rows[job.id]
         if (row.attempt, row.status) != (job.attempt, JobStatus.RUNNING):
-            return False
+            raise WriteConflict(f"job {job.id} has a newer attempt")
         row.status = JobStatus.SUCCEEDED if booking_id is not None else JobStatus.FAILED
         row.booking_id, row.error = booking_id, error
-        return True
 
     def release(self, jobs: Sequence[ClaimedJob], refund: bool = False) -> None:
         for job in jobs:
