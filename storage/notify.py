@@ -1,10 +1,12 @@
-"""Telling waiting clients that jobs ended: Redis pub/sub, one channel per job and per batch.
+"""Telling waiting clients that jobs ended: Redis pub/sub, one message per committed round.
 
-The worker publishes after its transaction committed; a request waiting with
-`Prefer: wait=N` registers with its process's `Listener` (one pattern subscription per
-process), reads the job, and waits for a message only if it has not ended. A lost
-message (Redis restarting) costs the waiter a re-read a few seconds later, never a wrong
-answer: the job's state is read from PostgreSQL.
+The worker publishes after its transaction committed: one message on `rail:ended:jobs`
+naming every job the transaction ended, and one on each of their batches' channels. A
+request waiting with `Prefer: wait=N` registers with its process's `Listener` (one pattern
+subscription per process) under its job's (or batch's) channel, reads the job, and waits
+for a message only if it has not ended. A lost message (Redis restarting) costs the waiter
+a re-read a few seconds later, never a wrong answer: the job's state is read from
+PostgreSQL. (A message on a job's own channel, as an older worker sends, wakes it too.)
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ log = logging.getLogger(__name__)
 PREFIX = "rail:ended:"
 
 
-def job_channel(job_id: uuid.UUID) -> str:
+# The channel of ended jobs: a message's data is their ids, comma-separated.
+JOBS_CHANNEL = f"{PREFIX}jobs"
+
+
+def job_channel(job_id: uuid.UUID | str) -> str:
+    """What a request waiting on a job watches (storage/notify.Listener)."""
     return f"{PREFIX}job:{job_id}"
 
 
@@ -36,10 +43,11 @@ def batch_channel(batch_id: uuid.UUID) -> str:
 def announce(
     client: redis.Redis, job_ids: Iterable[uuid.UUID], batch_ids: Iterable[uuid.UUID]
 ) -> None:
-    """One round trip: a message on the channel of every ended job and of their batches."""
+    """One round trip: a message naming every ended job, and one on each of their batches'
+    channels."""
     pipe = client.pipeline(transaction=False)
-    for job_id in job_ids:
-        pipe.publish(job_channel(job_id), b"ended")
+    if ended := ",".join(str(job_id) for job_id in job_ids):
+        pipe.publish(JOBS_CHANNEL, ended.encode())
     for batch_id in set(batch_ids):
         pipe.publish(batch_channel(batch_id), b"ended")
     pipe.execute()
@@ -125,7 +133,7 @@ class Listener:
                         self._subscribed.set()
                         backoff = 0.2
                     elif message["type"] == "pmessage":
-                        self._wake(message["channel"].decode(), came=True)
+                        self._woken(message["channel"].decode(), message["data"])
             except Exception as error:  # Redis away, or a socket closed under us: never die
                 if self._subscribed.is_set():
                     log.warning("ended-job notices lost, Redis failed: %r; reconnecting", error)
@@ -136,6 +144,13 @@ class Listener:
                     pubsub.close()
             time.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
+
+    def _woken(self, channel: str, data: bytes) -> None:
+        if channel == JOBS_CHANNEL:
+            for job_id in data.decode().split(","):
+                self._wake(job_channel(job_id), came=True)
+        else:
+            self._wake(channel, came=True)
 
     def _wake(self, channel: str, came: bool) -> None:
         with self._lock:
