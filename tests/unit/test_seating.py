@@ -149,6 +149,22 @@ def test_a_copied_occupancy_does_not_see_later_sales() -> None:
     assert occupancy.ranges("A2") == []
 
 
+def test_an_occupancy_does_not_see_the_sales_of_its_copies_nor_they_its_own() -> None:
+    occupancy = occupied(("A1", LON, PAR), ("A2", LON, AMS))
+    clone = occupancy.copy()
+    occupancy.take("A1", PAR, AMS)
+    occupancy.release("A2", LON, AMS)
+    grandchild = clone.copy()
+    clone.take("A2", PAR, BRU)
+    grandchild.release("A1", LON, PAR)
+    assert occupancy.ranges("A1") == [(LON, PAR), (PAR, AMS)]
+    assert occupancy.ranges("A2") == []
+    assert clone.ranges("A1") == [(LON, PAR)]
+    assert clone.ranges("A2") == [(LON, AMS), (PAR, BRU)]
+    assert grandchild.ranges("A1") == []
+    assert grandchild.ranges("A2") == [(LON, AMS)]
+
+
 def test_free_seats_lists_seats_free_on_every_leg_in_service_order_and_zone() -> None:
     occupancy = occupied(("A1", CAL, PAR), ("A2", BRU, AMS), ("H1", LON, CAL))
     free = free_seats(SMALL, occupancy, CAL, BRU, "first")

@@ -278,7 +278,9 @@ def outcome(choose: Callable[..., list[Assignment]], *args: object) -> list[Assi
         return (refused.code, refused.detail, tickets)
 
 
-def snapshot(occupancy: Occupancy, seats: Sequence[Seat]) -> dict[str, list[tuple[int, int]]]:
+def snapshot(
+    occupancy: Occupancy | _RefOccupancy, seats: Sequence[Seat]
+) -> dict[str, list[tuple[int, int]]]:
     return {number: occupancy.ranges(number) for number in [s.number for s in seats] + ["Z9"]}
 
 
@@ -364,7 +366,7 @@ def test_choose_seats_chooses_as_the_reference_on_small_trains(data: st.DataObje
     seating = data.draw(st.sampled_from(SEATING_MODES))
     assert_chooses_as_before(seats, taken, asks, seating)
     start, end = data.draw(legs())
-    zone = data.draw(st.sampled_from([None, *ZONES]))
+    zone = data.draw(st.sampled_from([None, *ZONES, "none_such"]))
     reference = _ref_free_seats(seats, _RefOccupancy(taken), start, end, zone)
     assert free_seats(seats, Occupancy(taken), start, end, zone) == reference
 
@@ -379,15 +381,21 @@ def test_choose_seats_chooses_as_the_reference_on_small_trains(data: st.DataObje
 def test_a_sequence_of_bookings_is_seated_as_by_the_reference(
     seats: tuple[Seat, ...], data: st.DataObject
 ) -> None:
-    """Each booking that succeeds is recorded, as the worker does, before the next is chosen."""
-    taken: Taken = []
+    """One occupancy for a run of bookings, as the worker keeps it: each booking that succeeds
+    is recorded in it before the next is chosen."""
+    occupancy, reference = Occupancy(), _RefOccupancy()
     for _ in range(data.draw(st.integers(1, 15))):
         asks = data.draw(requests(seats))
-        result = assert_chooses_as_before(
-            seats, taken, asks, data.draw(st.sampled_from(SEATING_MODES))
-        )
+        seating = data.draw(st.sampled_from(SEATING_MODES))
+        before = snapshot(occupancy, seats)
+        result = outcome(choose_seats, seats, occupancy, asks, seating)
+        assert result == outcome(_ref_choose_seats, seats, reference, asks, seating)
+        assert snapshot(occupancy, seats) == before
         if isinstance(result, list):
-            taken += [(a.seat.number, a.start, a.end) for a in result]
+            for a in result:
+                occupancy.take(a.seat.number, a.start, a.end)
+                reference.take(a.seat.number, a.start, a.end)
+        assert snapshot(occupancy, seats) == snapshot(reference, seats)
 
 
 @settings(
@@ -399,22 +407,25 @@ def test_a_sequence_of_bookings_is_seated_as_by_the_reference(
 @given(st.data())
 def test_the_search_after_a_stranded_ticket_seats_as_the_reference(data: st.DataObject) -> None:
     """A request that fits, in a train with few free seats: each ticket has a seat in mind, free
-    on its legs, and most other legs are sold. Zone-less and short tickets come first, so the
-    greedy pass by group often strands a later one and the search over all tickets takes over."""
+    on its legs, and most other legs are sold; now and then a ticket asks for it. Zone-less and
+    short tickets come first, so the greedy pass by group often strands a later one and the
+    search over all chosen tickets, around the asked seats, takes over."""
     seats = build_train([("first", data.draw(st.integers(1, 3))), ("second", 3)])
     one_ticket = st.tuples(legs(), st.sampled_from([None, "first", "second"]))
     chosen = data.draw(st.lists(one_ticket, min_size=2, max_size=4))
     chosen.sort(key=lambda t: (t[1] is not None, t[0][1] - t[0][0]))
     kept: dict[str, set[int]] = {}  # the legs each seat keeps free for a ticket
-    for (start, end), zone in chosen:
+    asks: list[TicketAsk] = []
+    for p, ((start, end), zone) in enumerate(chosen):
         home = data.draw(st.sampled_from([s for s in seats if zone in (None, s.comfort_zone)]))
         kept.setdefault(home.number, set()).update(range(start, end))
+        asked = home.number if data.draw(st.integers(0, 4)) == 0 else None
+        asks.append(TicketAsk(p, 0, start, end, asked, zone))
     taken: Taken = []
     for seat in seats:
         for leg in range(STOPS - 1):
             if leg not in kept.get(seat.number, ()) and data.draw(st.integers(0, 3)) > 0:
                 taken.append((seat.number, leg, leg + 1))
-    asks = [TicketAsk(p, 0, a, b, None, zone) for p, ((a, b), zone) in enumerate(chosen)]
     assert_chooses_as_before(seats, taken, asks, data.draw(st.sampled_from(SEATING_MODES)))
 
 
