@@ -41,10 +41,16 @@ class Assignment:
 
 
 class Occupancy:
-    """Which legs of which seats are taken on one departure."""
+    """Which legs of which seats are taken on one departure.
+
+    A copy shares the lists of taken legs with its original until either changes a seat (copy
+    on write): seat choice copies the occupancy of a whole train per request and changes a few
+    seats of it.
+    """
 
     def __init__(self, taken: Iterable[tuple[str, int, int]] = ()) -> None:
         self._ranges: dict[str, list[tuple[int, int]]] = {}
+        self._own: set[str] = set()  # seats whose list no copy shares
         for number, start, end in taken:
             self.take(number, start, end)
 
@@ -52,18 +58,28 @@ class Occupancy:
         return all(end <= lo or hi <= start for lo, hi in self._ranges.get(number, ()))
 
     def take(self, number: str, start: int, end: int) -> None:
-        self._ranges.setdefault(number, []).append((start, end))
+        self._writable(number).append((start, end))
 
     def release(self, number: str, start: int, end: int) -> None:
-        self._ranges[number].remove((start, end))
+        if number not in self._ranges:
+            raise KeyError(number)
+        self._writable(number).remove((start, end))
 
     def copy(self) -> Occupancy:
         clone = Occupancy()
-        clone._ranges = {number: list(r) for number, r in self._ranges.items()}
+        clone._ranges = dict(self._ranges)
+        self._own.clear()  # every list is shared with the clone now
         return clone
 
     def ranges(self, number: str) -> list[tuple[int, int]]:
         return list(self._ranges.get(number, ()))
+
+    def _writable(self, number: str) -> list[tuple[int, int]]:
+        """The list of `number`'s taken legs, copied first if a copy may share it."""
+        if number not in self._own:
+            self._ranges[number] = list(self._ranges.get(number, ()))
+            self._own.add(number)
+        return self._ranges[number]
 
 
 def free_seats(
@@ -108,8 +124,8 @@ def choose_seats(
         given[(ask.passenger, ask.ticket)] = Assignment(
             ask.passenger, ask.ticket, seat, ask.start, ask.end
         )
+    asked = list(given.values())  # where the search below starts from, if it runs
 
-    after_asked = held.copy()
     for group in _groups(ask for ask in asks if ask.seat is None):
         first = group[0]
         candidates = free_seats(seats, held, first.start, first.end, first.comfort_zone)
@@ -129,7 +145,7 @@ def choose_seats(
     if failures and seating != "strict" and set(failures.values()) == {Code.SOLD_OUT}:
         # Greedy seating by group can strand a later ticket (a zone-less passenger
         # taking the last first-class seat); a search over all chosen tickets may not.
-        matched = _match([a for a in asks if a.seat is None], seats, after_asked.copy())
+        matched = _match([a for a in asks if a.seat is None], seats, _taken_with(occupancy, asked))
         if matched is not None:
             given.update(matched)
             failures.clear()
@@ -153,6 +169,14 @@ _DETAILS = {
 
 
 MATCH_STEP_BUDGET = 20_000
+
+
+def _taken_with(occupancy: Occupancy, given: Iterable[Assignment]) -> Occupancy:
+    """A copy of `occupancy` with the `given` seats taken as well."""
+    taken = occupancy.copy()
+    for a in given:
+        taken.take(a.seat.number, a.start, a.end)
+    return taken
 
 
 def _match(
