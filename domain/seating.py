@@ -8,7 +8,7 @@ already occupied and what is asked go in; seats come out or a refusal is raised.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from domain.errors import AllocationRefused, Code, TicketFailure
@@ -57,6 +57,20 @@ class Occupancy:
     def is_free(self, number: str, start: int, end: int) -> bool:
         return all(end <= lo or hi <= start for lo, hi in self._ranges.get(number, ()))
 
+    def free_among(self, seats: Iterable[Seat], start: int, end: int) -> Iterator[Seat]:
+        """The `seats` free on every leg of `[start, end)`, in their order, found as read."""
+        ranges_of = self._ranges.get
+        for seat in seats:
+            ranges = ranges_of(seat.number)
+            if ranges:  # is_free inlined: this runs for every seat of a train
+                for lo, hi in ranges:
+                    if lo < end and start < hi:
+                        break
+                else:
+                    yield seat
+            else:
+                yield seat
+
     def take(self, number: str, start: int, end: int) -> None:
         self._writable(number).append((start, end))
 
@@ -86,11 +100,7 @@ def free_seats(
     seats: Sequence[Seat], occupancy: Occupancy, start: int, end: int, zone: str | None = None
 ) -> list[Seat]:
     """Seats, in service order, free on every leg of `[start, end)` (in `zone` if given)."""
-    return [
-        s
-        for s in seats
-        if (zone is None or s.comfort_zone == zone) and occupancy.is_free(s.number, start, end)
-    ]
+    return list(occupancy.free_among(_index(seats).in_zone(zone), start, end))
 
 
 def choose_seats(
@@ -108,7 +118,7 @@ def choose_seats(
     """
     if seating not in SEATING_MODES:
         raise ValueError(f"unknown seating {seating!r}")
-    by_number = {s.number: s for s in seats}
+    index = _index(seats)
     held = occupancy.copy()
     given: dict[tuple[int, int], Assignment] = {}
     failures: dict[tuple[int, int], Code] = {}
@@ -116,7 +126,7 @@ def choose_seats(
     for ask in asks:
         if ask.seat is None:
             continue
-        seat = by_number.get(ask.seat)
+        seat = index.by_number.get(ask.seat)
         if seat is None or not held.is_free(seat.number, ask.start, ask.end):
             failures[(ask.passenger, ask.ticket)] = Code.SEAT_TAKEN
             continue
@@ -295,3 +305,42 @@ def _one_carriage(candidates: list[Seat], count: int) -> list[Seat] | None:
         if len(chosen) == count:
             return chosen
     return None
+
+
+class _SeatIndex:
+    """A train's seats by number and by comfort zone, made once per seats tuple."""
+
+    def __init__(self, seats: Sequence[Seat]) -> None:
+        self.seats = seats
+        self._by_number: dict[str, Seat] | None = None
+        self._zones: dict[str | None, Sequence[Seat]] = {None: seats}
+
+    @property
+    def by_number(self) -> dict[str, Seat]:
+        if self._by_number is None:
+            self._by_number = {s.number: s for s in self.seats}
+        return self._by_number
+
+    def in_zone(self, zone: str | None) -> Sequence[Seat]:
+        """The seats of `zone` (all of them for None), in service order."""
+        found = self._zones.get(zone)
+        if found is None:
+            found = self._zones[zone] = tuple(s for s in self.seats if s.comfort_zone == zone)
+        return found
+
+
+_INDEXES: dict[int, _SeatIndex] = {}
+_INDEXES_KEPT = 64  # a worker seats the trains of a few services; more means new timetables
+
+
+def _index(seats: Sequence[Seat]) -> _SeatIndex:
+    """The index of `seats`: kept for a tuple (a service's seats, which cannot change, passed
+    again for every request), made afresh for any other sequence."""
+    if type(seats) is not tuple:
+        return _SeatIndex(seats)
+    index = _INDEXES.get(id(seats))
+    if index is None or index.seats is not seats:
+        if len(_INDEXES) >= _INDEXES_KEPT:
+            _INDEXES.clear()
+        index = _INDEXES[id(seats)] = _SeatIndex(seats)
+    return index
