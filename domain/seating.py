@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 
 from domain.errors import AllocationRefused, Code, TicketFailure
 from domain.timetable import Seat
@@ -138,10 +139,11 @@ def choose_seats(
 
     for group in _groups(ask for ask in asks if ask.seat is None):
         first = group[0]
-        candidates = free_seats(seats, held, first.start, first.end, first.comfort_zone)
+        free = _Free(held.free_among(index.in_zone(first.comfort_zone), first.start, first.end))
         anchors = [a.seat for a in given.values() if a.start < first.end and first.start < a.end]
-        picked = _pick(candidates, len(group), seating, anchors)
+        picked = _pick(free, len(group), seating, anchors)
         if picked is None:
+            candidates = free.all()
             code = Code.NOT_TOGETHER if len(candidates) >= len(group) else Code.SOLD_OUT
             for ask in group[len(candidates) :] if code == Code.SOLD_OUT else group:
                 failures[(ask.passenger, ask.ticket)] = code
@@ -233,34 +235,34 @@ def _groups(asks: Iterable[TicketAsk]) -> list[list[TicketAsk]]:
     return list(groups.values())
 
 
-def _pick(
-    candidates: list[Seat], count: int, seating: str, anchors: Sequence[Seat] = ()
-) -> list[Seat] | None:
-    """`count` seats from the free `candidates`, or None when the mode cannot be met.
+def _pick(free: _Free, count: int, seating: str, anchors: Sequence[Seat] = ()) -> list[Seat] | None:
+    """`count` seats from the `free` ones, or None when the mode cannot be met.
 
     `anchors` are seats the party asked for on these legs: `together` seats the others
     next to them when it can.
     """
-    if len(candidates) < count:
+    if len(free.first(count)) < count:
         return None
     if seating == "any":
-        return candidates[:count]
-    if seating == "together" and (near := _next_to(anchors, candidates, count)) is not None:
+        return free.first(count)
+    if seating == "together" and (near := _next_to(anchors, free, count)) is not None:
         return near
     if count == 1:
-        return candidates[:count]
-    run = _adjacent_run(candidates, count)
+        return free.first(count)
+    run = _adjacent_run(free, count)
     if run is not None:
         return run
     if seating == "strict":
         return None
-    return _one_carriage(candidates, count) or candidates[:count]
+    return _one_carriage(free, count) or free.first(count)
 
 
-def _next_to(anchors: Sequence[Seat], candidates: list[Seat], count: int) -> list[Seat] | None:
+def _next_to(anchors: Sequence[Seat], free: _Free, count: int) -> list[Seat] | None:
     """`count` free seats that make one unbroken row with an asked seat, in its carriage:
     the asked seat's right-hand neighbours first, then its left (A11 asked: A12, then A10)."""
-    free = {(s.carriage, s.slot): s for s in candidates}
+    if not anchors:  # the common case: no seat asked, and no need to read every free seat
+        return None
+    by_place = {(s.carriage, s.slot): s for s in free.all()}
     ours = {(s.carriage, s.slot) for s in anchors}
     for anchor in anchors:
         low = high = anchor.slot
@@ -268,12 +270,12 @@ def _next_to(anchors: Sequence[Seat], candidates: list[Seat], count: int) -> lis
         while len(picked) < count:
             if (anchor.carriage, high + 1) in ours:  # the party's own asked seat: part of the row
                 high += 1
-            elif (right := free.get((anchor.carriage, high + 1))) is not None:
+            elif (right := by_place.get((anchor.carriage, high + 1))) is not None:
                 picked.append(right)
                 high += 1
             elif (anchor.carriage, low - 1) in ours:
                 low -= 1
-            elif (left := free.get((anchor.carriage, low - 1))) is not None:
+            elif (left := by_place.get((anchor.carriage, low - 1))) is not None:
                 picked.append(left)
                 low -= 1
             else:
@@ -283,11 +285,13 @@ def _next_to(anchors: Sequence[Seat], candidates: list[Seat], count: int) -> lis
     return None
 
 
-def _adjacent_run(candidates: list[Seat], count: int) -> list[Seat] | None:
+def _adjacent_run(free: Iterable[Seat], count: int) -> list[Seat] | None:
     """The first `count` free seats in a row in one carriage, if any."""
     run: list[Seat] = []
-    for seat in candidates:
-        if run and seat.is_next_to(run[-1]) and seat.slot == run[-1].slot + 1:
+    for seat in free:
+        # The right-hand neighbour of the run's last seat (is_next_to inlined: this may read
+        # every free seat of the train).
+        if run and seat.slot == run[-1].slot + 1 and seat.carriage == run[-1].carriage:
             run.append(seat)
         else:
             run = [seat]
@@ -296,15 +300,44 @@ def _adjacent_run(candidates: list[Seat], count: int) -> list[Seat] | None:
     return None
 
 
-def _one_carriage(candidates: list[Seat], count: int) -> list[Seat] | None:
+def _one_carriage(free: Iterable[Seat], count: int) -> list[Seat] | None:
     """The first carriage with `count` free seats, not necessarily adjacent."""
     by_carriage: dict[str, list[Seat]] = {}
-    for seat in candidates:
+    for seat in free:
         chosen = by_carriage.setdefault(seat.carriage, [])
         chosen.append(seat)
         if len(chosen) == count:
             return chosen
     return None
+
+
+class _Free:
+    """The free seats of one group, in service order, found only as far as they are read:
+    on a train with room, seating a party reads a few seats, not all of them.
+
+    One reader at a time: a reader left part-way is not resumed once another has begun.
+    """
+
+    def __init__(self, found: Iterator[Seat]) -> None:
+        self._found = found
+        self._read: list[Seat] = []
+
+    def __iter__(self) -> Iterator[Seat]:
+        yield from self._read
+        # A loop, not `yield from`: closing a reader left part-way must not close `_found`.
+        for seat in self._found:
+            self._read.append(seat)
+            yield seat
+
+    def first(self, count: int) -> list[Seat]:
+        """The first `count` free seats, or all of them if there are fewer."""
+        if len(self._read) < count:
+            self._read.extend(islice(self._found, count - len(self._read)))
+        return self._read[:count]
+
+    def all(self) -> list[Seat]:
+        self._read.extend(self._found)
+        return self._read
 
 
 class _SeatIndex:
