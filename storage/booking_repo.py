@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import uuid
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -290,6 +292,30 @@ _BOOKINGS_BY_ID = _BOOKING_ROW.where(bookings_t.c.id.in_(bindparam("ids", expand
 def bookings_by_id(conn: Connection, ids: Sequence[int]) -> dict[int, Any]:
     rows = conn.execute(_BOOKINGS_BY_ID, {"ids": list(ids)})
     return {r.id: r for r in rows}
+
+
+# A job with, once it has one, its booking's row as _BOOKING_ROW reads it, in one query
+# (the booking's columns come as b__<name>: the job's own booking_id is not the booking's).
+_BOOKING_NAMES = [c.name for c in _BOOKING_ROW.selected_columns]
+_JOB_AND_BOOKING = (
+    select(jobs_t, *(c.label(f"b__{c.name}") for c in _BOOKING_ROW.selected_columns))
+    .select_from(jobs_t.outerjoin(bookings_t, bookings_t.c.id == jobs_t.c.booking_id))
+    .where(jobs_t.c.id == bindparam("job_id"))
+)
+_OWN_JOB_AND_BOOKING = _JOB_AND_BOOKING.where(jobs_t.c.owner == bindparam("owner"))
+
+
+def job_and_booking(conn: Connection, job_id: uuid.UUID, owner: str | None) -> tuple[Any, Any]:
+    """A job's row (None if there is no such job of `owner`'s, when given) and its booking's
+    row (None until it has one)."""
+    if owner is None:
+        row = conn.execute(_JOB_AND_BOOKING, {"job_id": job_id}).first()
+    else:
+        row = conn.execute(_OWN_JOB_AND_BOOKING, {"job_id": job_id, "owner": owner}).first()
+    if row is None or row.booking_id is None:
+        return row, None
+    values = row._mapping
+    return row, SimpleNamespace(**{name: values[f"b__{name}"] for name in _BOOKING_NAMES})
 
 
 def list_bookings(

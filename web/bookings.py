@@ -149,13 +149,12 @@ def _job_answer(
     """The job as it stands, with its booking once it has one; a pending job's answer
     carries a Retry-After estimated from its departure's queue."""
     with db.engine().connect() as conn:
-        job = job_repo.get_job(conn, key, owner)
+        job, booking = booking_repo.job_and_booking(conn, key, owner)
         if job is None:
             raise NotFound(f"No job {key}.")
         booked = None
-        if job.booking_id is not None:
-            rows = list(booking_repo.bookings_by_id(conn, [job.booking_id]).values())
-            booked = _bookings(conn, rows)[0]
+        if booking is not None:
+            booked = _bookings(conn, [booking])[0]
         elif job.status in PENDING:
             estimate = job_repo.wait_estimate(conn, job.service_id, job.date, job.seq)
             headers["Retry-After"] = str(estimate)

@@ -615,3 +615,25 @@ def test_of_two_requests_with_one_key_at_once_the_second_gets_no_job_of_its_own(
             {"o": owner},
         ).scalar_one()
     assert keyed == 1
+
+
+def test_a_job_is_read_with_its_booking_in_one_query(
+    runtime: Runtime, engine: Engine, new_service, day: dt.date
+) -> None:
+    sid = new_service()
+    seated = queue_job(engine, request(sid, day, seat="A1"))
+    serve(runtime, sid, day)
+    waiting = queue_job(engine, request(sid, day, seat="A2"))
+
+    with engine.connect() as conn:
+        job, booking = booking_repo.job_and_booking(conn, seated, "alice")
+        expected = booking_repo.bookings_by_id(conn, [job.booking_id])[job.booking_id]
+        assert (job.id, job.status) == (seated, "succeeded")
+        assert vars(booking) == dict(expected._mapping)  # every column, `lapsed` included
+        assert booking_repo.load_bookings(conn, [booking]) == booking_repo.load_bookings(
+            conn, [expected]
+        )
+
+        job, booking = booking_repo.job_and_booking(conn, waiting, None)  # anyone's
+        assert (job.id, job.status, booking) == (waiting, "queued", None)
+        assert booking_repo.job_and_booking(conn, seated, "bob") == (None, None)
