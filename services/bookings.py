@@ -80,6 +80,7 @@ def submit_booking(
             if (known := _first_job(uow, owner, caller, idempotency)) is not None:
                 return known
             raise
+        new_id = job_id or uuid.uuid4()
         job_id = uow.jobs.add(
             NewJob(
                 owner,
@@ -88,15 +89,14 @@ def submit_booking(
                 idempotency.request_hash if idempotency else None,
                 seat_quota,
                 caller,
-                job_id or uuid.uuid4(),
-            )
+                new_id,
+            ),
+            requested(caller, owner, new_id, request),
         )
         if job_id is None:  # a key seen before, or won by a concurrent request
             known = _first_job(uow, owner, caller, idempotency)
             assert known is not None, "a key that clashed on insert is there to be read"
             return known
-        assert job_id is not None
-        uow.events.add(requested(caller, owner, job_id, request))
         uow.commit()
     metrics.JOBS_ACCEPTED.inc()
     send_quietly(send, [WakeUp(job_id, request.service, request.date)])

@@ -30,8 +30,10 @@ from domain.webhooks import ClaimedDelivery, Outcome, Outgoing
 
 
 class Jobs(Protocol):
-    def add(self, job: NewJob) -> uuid.UUID | None:
-        """Queue a job; None when its idempotency key was committed meanwhile by another."""
+    def add(self, job: NewJob, requested: Event | None = None) -> uuid.UUID | None:
+        """Queue a job, with `requested` (the audit trail's record of its request, for the
+        new job) written with it; None, and nothing written, when its idempotency key was
+        committed meanwhile by another."""
 
     def find_by_key(self, owner: str, sender: str, key: str) -> KnownJob | None:
         """The job `sender` (the caller) submitted for `owner` under `key`."""

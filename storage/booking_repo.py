@@ -410,21 +410,23 @@ def mark_exchanged(conn: Connection, old_id: int, new_id: int) -> str:
 _ADD_EVENT = insert(events_t)  # built once: every booking writes two events
 
 
+def event_row(event: Event) -> dict[str, Any]:
+    """An event as a booking_events row's values."""
+    return {
+        "action": str(event.action),
+        "actor_sub": event.actor.sub,
+        "actor_role": event.actor.role,
+        "on_behalf_of": event.on_behalf_of,
+        "job_id": event.job,
+        "booking_id": event.booking,
+        "details": event.details,
+    }
+
+
 def add_events(conn: Connection, events: Sequence[Event]) -> None:
     """Append to the audit trail, in the caller's transaction, in this order (one round
     trip: several rows go in one pipeline)."""
-    rows = [
-        {
-            "action": str(event.action),
-            "actor_sub": event.actor.sub,
-            "actor_role": event.actor.role,
-            "on_behalf_of": event.on_behalf_of,
-            "job_id": event.job,
-            "booking_id": event.booking,
-            "details": event.details,
-        }
-        for event in events
-    ]
+    rows = [event_row(event) for event in events]
     conn.execute(_ADD_EVENT, rows[0] if len(rows) == 1 else rows)
 
 

@@ -13,16 +13,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Connection, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from domain.access import Identity
 from domain.booking import BookingRequest
 from domain.job import PENDING, ClaimedJob, JobStatus, StaleJob
 from storage import job_payload
-from storage.tables import Job
+from storage.tables import BookingEvent, Job
 
 jobs_t = Job.__table__
+events_t = BookingEvent.__table__
 
 # The statements of every booking's path, built once: building one per call (and its cache
 # key) costs more CPU than sending it (bench/README.md).
@@ -50,6 +51,48 @@ _INSERT_JOB = (
         index_where=jobs_t.c.idempotency_key.is_not(None),
     )
     .returning(jobs_t.c.id)
+)
+# The same insert with the audit trail's record of the request, in one statement: the
+# event is written only if the job is (its job_id is the new job's id).
+_NEW_JOB_COLUMNS = (
+    "id",
+    "owner",
+    "request",
+    "service_id",
+    "date",
+    "status",
+    "attempt",
+    "idempotency_key",
+    "request_hash",
+    "seat_quota",
+    "submitted_by",
+    "submitted_by_role",
+)
+_NEW_JOB = (
+    pg_insert(jobs_t)
+    .values({name: bindparam(name, type_=jobs_t.c[name].type) for name in _NEW_JOB_COLUMNS})
+    .on_conflict_do_nothing(
+        index_elements=[
+            jobs_t.c.owner,
+            func.coalesce(jobs_t.c.submitted_by, jobs_t.c.owner),
+            jobs_t.c.idempotency_key,
+        ],
+        index_where=jobs_t.c.idempotency_key.is_not(None),
+    )
+    .returning(jobs_t.c.id)
+    .cte("new_job")
+)
+_EVENT_COLUMNS = ("action", "actor_sub", "actor_role", "on_behalf_of", "details")
+_INSERT_JOB_AND_EVENT = (
+    insert(events_t)
+    .from_select(
+        [*_EVENT_COLUMNS, "job_id"],
+        select(
+            *(bindparam(f"e_{name}", type_=events_t.c[name].type) for name in _EVENT_COLUMNS),
+            _NEW_JOB.c.id,
+        ),
+    )
+    .returning(events_t.c.job_id)
 )
 _CLAIMABLE = (
     select(jobs_t.c.id)
@@ -109,9 +152,12 @@ def insert_job(
     seat_quota: int | None = None,
     submitted_by: Identity | None = None,
     job_id: uuid.UUID | None = None,
+    requested: dict[str, Any] | None = None,
 ) -> uuid.UUID | None:
-    """Queue a job; its id, or None when its idempotency key was committed meanwhile by a
-    concurrent request (one round trip: no savepoint to catch the clash)."""
+    """Queue a job, with `requested` (an event's values, booking_repo.event_row) in the
+    audit trail if given; its id, or None when its idempotency key was committed meanwhile
+    by a concurrent request (then nothing is written). One statement: no savepoint to catch
+    the clash."""
     row = job_row(
         owner,
         request,
@@ -122,8 +168,12 @@ def insert_job(
         submitted_by=None if submitted_by is None else submitted_by.sub,
         submitted_by_role=None if submitted_by is None else submitted_by.role,
     )
-    inserted: uuid.UUID | None = conn.execute(_INSERT_JOB, row).scalar()
-    return inserted
+    if requested is None:
+        inserted: uuid.UUID | None = conn.execute(_INSERT_JOB, row).scalar()
+        return inserted
+    event = {f"e_{name}": requested[name] for name in _EVENT_COLUMNS}
+    params = {**row, "status": JobStatus.QUEUED, "attempt": 0, **event}
+    return conn.execute(_INSERT_JOB_AND_EVENT, params).scalar()
 
 
 def find_by_key(conn: Connection, owner: str, sender: str, key: str) -> Any:

@@ -48,7 +48,7 @@ class SqlJobs:
         self.conn = conn
         self.ending: list[tuple[ClaimedJob, int | None, dict[str, Any] | None]] = []
 
-    def add(self, job: NewJob) -> uuid.UUID | None:
+    def add(self, job: NewJob, requested: Event | None = None) -> uuid.UUID | None:
         return job_repo.insert_job(
             self.conn,
             owner=job.owner,
@@ -58,6 +58,7 @@ class SqlJobs:
             seat_quota=job.seat_quota,
             submitted_by=job.submitted_by,
             job_id=job.id,
+            requested=None if requested is None else booking_repo.event_row(requested),
         )
 
     def find_by_key(self, owner: str, sender: str, key: str) -> KnownJob | None:

@@ -10,6 +10,8 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
+from domain.access import Identity
+from domain.history import Action, Event
 from domain.job import ClaimedJob
 from domain.seating import Occupancy
 from services import allocation
@@ -593,15 +595,20 @@ def test_of_two_requests_with_one_key_at_once_the_second_gets_no_job_of_its_own(
     req = request(new_service(), day)
     owner = unique("kim")
     results: list[object] = []
+    said = booking_repo.event_row(Event(Action.REQUESTED, Identity(owner, "client"), owner))
 
     def second() -> None:
         with engine.begin() as conn:
             results.append(
-                job_repo.insert_job(conn, owner=owner, request=req, idempotency_key="k1")
+                job_repo.insert_job(
+                    conn, owner=owner, request=req, idempotency_key="k1", requested=said
+                )
             )
 
     with engine.begin() as first:
-        first_id = job_repo.insert_job(first, owner=owner, request=req, idempotency_key="k1")
+        first_id = job_repo.insert_job(
+            first, owner=owner, request=req, idempotency_key="k1", requested=said
+        )
         racer = threading.Thread(target=second)
         racer.start()
         racer.join(0.5)
@@ -614,7 +621,13 @@ def test_of_two_requests_with_one_key_at_once_the_second_gets_no_job_of_its_own(
             text("SELECT count(*) FROM jobs WHERE owner = :o AND idempotency_key = 'k1'"),
             {"o": owner},
         ).scalar_one()
+        # The request's event was written with the job that was, and only with it.
+        events = conn.execute(
+            text("SELECT action, job_id FROM booking_events WHERE on_behalf_of = :o"),
+            {"o": owner},
+        ).all()
     assert keyed == 1
+    assert [tuple(e) for e in events] == [("requested", first_id)]
 
 
 def test_a_job_is_read_with_its_booking_in_one_query(

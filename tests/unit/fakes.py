@@ -136,12 +136,16 @@ class FakeJobs:
     def rows(self) -> dict[uuid.UUID, JobRow]:
         return self.uow.state.jobs
 
-    def add(self, job: NewJob, batch: uuid.UUID | None = None) -> uuid.UUID | None:
+    def add(
+        self, job: NewJob, requested: Event | None = None, batch: uuid.UUID | None = None
+    ) -> uuid.UUID | None:
         key = job.idempotency_key
         if key is not None and self.find_by_key(job.owner, _sender(job), key):
             return None
         job_id = job.id
         self.rows[job_id] = JobRow(job_id, self.uow.state.next_id(), job, batch=batch)
+        if requested is not None:
+            self.uow.state.events.append(replace(requested, job=job_id))
         return job_id
 
     def find_by_key(self, owner: str, sender: str, key: str) -> KnownJob | None:
@@ -436,7 +440,7 @@ class FakeBatches:
         jobs = {}
         for a in accepted:
             job = NewJob(a.owner, a.request, seat_quota=a.seat_quota, submitted_by=submitted_by)
-            job_id = self.uow.jobs.add(job, batch_id)
+            job_id = self.uow.jobs.add(job, batch=batch_id)
             assert job_id is not None
             jobs[a.index] = job_id
         return batch_id, jobs
