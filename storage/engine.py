@@ -11,6 +11,7 @@ def make_engine(
     lock_timeout_ms: int = 2000,
     statement_timeout_ms: int = 5000,
     pool_size: int = 5,
+    max_overflow: int | None = None,
     application_name: str = "rail",
     connect_timeout_s: int = 3,
     pool_timeout_s: float = 5.0,
@@ -18,12 +19,14 @@ def make_engine(
     """An engine whose connections carry the nested timeouts of DESIGN.md.
 
     Connecting and waiting for a pooled connection are bounded too, so that nothing
-    hangs on a server that is down: the caller gets an error to answer or retry.
+    hangs on a server that is down: the caller gets an error to answer or retry. The pool
+    keeps `pool_size` connections; up to `max_overflow` more (default: as many) are opened
+    for a burst and closed when given back.
     """
     engine = create_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
         pool_timeout=pool_timeout_s,

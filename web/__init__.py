@@ -17,6 +17,10 @@ from tasks.sending import make_sender, make_waker
 from web.api import RailApi
 from web.guards import MAX_BODY_BYTES  # the largest; per-route limits in web/guards.py
 
+# PostgreSQL connections per API process: kept, and opened beyond those for a burst.
+WEB_POOL_SIZE = 10
+WEB_POOL_OVERFLOW = 5
+
 
 def create_app(settings: Settings | None = None, **config: Any) -> Flask:
     settings = settings or load_settings()
@@ -44,6 +48,11 @@ def create_app(settings: Settings | None = None, **config: Any) -> Flask:
             lock_timeout_ms=settings.pg_lock_timeout_ms,
             statement_timeout_ms=settings.pg_statement_timeout_ms,
             application_name="rail-web",
+            # A worker's threads use a connection briefly, but in bursts (a round's waiting
+            # requests all answer at once): kept connections serve a burst, where opened
+            # and closed ones cost a backend's start each time.
+            pool_size=WEB_POOL_SIZE,
+            max_overflow=WEB_POOL_OVERFLOW,
         ),
         "celery": make_sender(settings),  # sends by name; no worker code
         "timetables": TimetableCache(),
