@@ -350,7 +350,6 @@ class _Seating:
         if uow.timetable.lock_service(service_id):
             service = uow.timetable.service(service_id)
         expired = uow.bookings.expire_holds((service_id, date), None)
-        uow.bookings.reserve(len(claimed))
         quota_owners = sorted({j.owner for j in claimed if j.seat_quota is not None})
         return cls(
             uow,

@@ -68,9 +68,6 @@ class Jobs(Protocol):
 class Bookings(Protocol):
     def occupancy(self, service_id: str, date: dt.date) -> Occupancy: ...
 
-    def reserve(self, count: int) -> None:
-        """`count` bookings are about to be added: their ids can be had at once."""
-
     def add(
         self,
         owner: str,
@@ -78,9 +75,7 @@ class Bookings(Protocol):
         request: BookingRequest,
         assignments: Sequence[Assignment],
     ) -> int:
-        """The new booking's id. If a seat was sold meanwhile, WriteConflict, now or at the
-        latest from commit(): nothing is kept. The booking may be written only at commit:
-        nothing in the unit of work reads it back before."""
+        """The new booking's id; raises Conflict if a seat was sold meanwhile."""
 
     def cancel(self, reference: str, owner: str | None) -> tuple[int, str, str | None]:
         """Cancel a confirmed booking or release a live hold (harmless when cancelled);

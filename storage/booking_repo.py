@@ -6,7 +6,6 @@ import datetime as dt
 import secrets
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -78,98 +77,32 @@ def load_occupancy(conn: Connection, service_id: str, date: dt.date) -> Occupanc
     return Occupancy(rows)
 
 
-# New bookings with their passengers and tickets, in one statement (one round trip),
-# each confirmed or held for its `hold` seconds from now (NULL: not held). The rows come as
-# parallel arrays, the bookings with the ids nextval gave them (next_booking_ids).
-# PostgreSQL checks the foreign keys at the end of the statement, when all three are in;
-# a random reference already taken breaks the unique constraint, as a seat sold meanwhile
-# breaks the exclusion constraint: the transaction is void either way.
-_INSERT_BOOKINGS = text(
+# A new booking with its passengers and tickets, in one statement (one round trip),
+# confirmed or held for :hold seconds from now (NULL: not held); its id, or no row when its
+# random reference is taken (then nothing is written). The rows come as parallel arrays.
+# PostgreSQL checks the foreign keys at the end of the statement, when all three are in.
+_INSERT_BOOKING = text(
     "WITH booking AS ("
-    " INSERT INTO bookings (id, reference, owner, service_id, date, replaces, status,"
-    "  hold_seconds, expires_at) OVERRIDING SYSTEM VALUE"
-    " SELECT b.id, b.reference, b.owner, :service_id, :date, b.replaces, b.status, b.hold,"
-    "  now() + make_interval(secs => b.hold)"
-    " FROM unnest(CAST(:b_ids AS bigint[]), CAST(:b_references AS text[]),"
-    "  CAST(:b_owners AS text[]), CAST(:b_replaces AS text[]), CAST(:b_statuses AS text[]),"
-    "  CAST(:b_holds AS integer[])) AS b(id, reference, owner, replaces, status, hold)),"
+    " INSERT INTO bookings (reference, owner, service_id, date, replaces, status,"
+    "  hold_seconds, expires_at)"
+    " VALUES (:reference, :owner, :service_id, :date, :replaces, :status,"
+    "  CAST(:hold AS integer), now() + make_interval(secs => CAST(:hold AS integer)))"
+    " ON CONFLICT (reference) DO NOTHING RETURNING id, expires_at),"
     " passenger AS ("
     " INSERT INTO passengers (booking_id, position, name)"
-    " SELECT * FROM unnest(CAST(:p_bookings AS bigint[]), CAST(:p_positions AS integer[]),"
-    "  CAST(:p_names AS text[]))),"
+    " SELECT booking.id, p.position, p.name FROM booking,"
+    "  unnest(CAST(:p_positions AS integer[]), CAST(:p_names AS text[])) AS p(position, name)),"
     " ticket AS ("
     " INSERT INTO tickets (booking_id, passenger, position, service_id, date, seat, legs,"
     "  origin, destination, active, hold_expires_at)"
-    " SELECT t.booking_id, t.passenger, t.position, :service_id, :date, t.seat,"
-    "  int4range(t.start, t.stop), t.origin, t.destination, true,"
-    "  now() + make_interval(secs => t.hold)"
-    " FROM unnest(CAST(:t_bookings AS bigint[]), CAST(:t_passengers AS integer[]),"
-    "  CAST(:t_positions AS integer[]), CAST(:t_seats AS text[]), CAST(:t_starts AS integer[]),"
-    "  CAST(:t_stops AS integer[]), CAST(:t_origins AS text[]),"
-    "  CAST(:t_destinations AS text[]), CAST(:t_holds AS integer[]))"
-    "  AS t(booking_id, passenger, position, seat, start, stop, origin, destination, hold))"
-    " SELECT 1"
+    " SELECT booking.id, t.passenger, t.position, :service_id, :date, t.seat,"
+    "  int4range(t.start, t.stop), t.origin, t.destination, true, booking.expires_at"
+    " FROM booking, unnest(CAST(:t_passengers AS integer[]), CAST(:t_positions AS integer[]),"
+    "  CAST(:t_seats AS text[]), CAST(:t_starts AS integer[]), CAST(:t_stops AS integer[]),"
+    "  CAST(:t_origins AS text[]), CAST(:t_destinations AS text[]))"
+    "  AS t(passenger, position, seat, start, stop, origin, destination))"
+    " SELECT id FROM booking"
 )
-_NEXT_IDS = text(
-    "SELECT nextval(pg_get_serial_sequence('bookings', 'id')) FROM generate_series(1, :n)"
-)
-
-
-@dataclass(frozen=True)
-class NewBooking:
-    """A booking to write: its id and reference are chosen before it is written."""
-
-    id: int
-    reference: str
-    owner: str
-    request: BookingRequest
-    assignments: Sequence[Assignment]
-
-
-def next_booking_ids(conn: Connection, count: int) -> list[int]:
-    """`count` ids for new bookings, in one round trip."""
-    return list(conn.execute(_NEXT_IDS, {"n": count}).scalars())
-
-
-def insert_bookings(conn: Connection, service: ServiceTimetable, new: Sequence[NewBooking]) -> None:
-    """Write bookings of one departure with their passengers and tickets, confirmed or held
-    (until now() plus the hold, by PostgreSQL's clock); the constraints judge last
-    (IntegrityError: a seat sold meanwhile, or a reference taken)."""
-    stops = service.stops
-    tickets = [(b, a) for b in new for a in b.assignments]
-    passengers = [(b, i, p) for b in new for i, p in enumerate(b.request.passengers)]
-    conn.execute(
-        _INSERT_BOOKINGS,
-        {
-            "service_id": service.id,
-            "date": new[0].request.date,
-            "b_ids": [b.id for b in new],
-            "b_references": [b.reference for b in new],
-            "b_owners": [b.owner for b in new],
-            "b_replaces": [b.request.replaces for b in new],
-            "b_statuses": [
-                str(
-                    BookingStatus.CONFIRMED
-                    if b.request.hold_seconds is None
-                    else BookingStatus.HELD
-                )
-                for b in new
-            ],
-            "b_holds": [b.request.hold_seconds for b in new],
-            "p_bookings": [b.id for b, _, _ in passengers],
-            "p_positions": [i for _, i, _ in passengers],
-            "p_names": [p.name for _, _, p in passengers],
-            "t_bookings": [b.id for b, _ in tickets],
-            "t_passengers": [a.passenger for _, a in tickets],
-            "t_positions": [a.ticket for _, a in tickets],
-            "t_seats": [a.seat.number for _, a in tickets],
-            "t_starts": [a.start for _, a in tickets],
-            "t_stops": [a.end for _, a in tickets],
-            "t_origins": [stops[a.start].station for _, a in tickets],
-            "t_destinations": [stops[a.end].station for _, a in tickets],
-            "t_holds": [b.request.hold_seconds for b, _ in tickets],
-        },
-    )
 
 
 def insert_booking(
@@ -179,19 +112,32 @@ def insert_booking(
     request: BookingRequest,
     assignments: Sequence[Assignment],
 ) -> int:
-    """Write one booking and its tickets (insert_bookings); its id. A clash of random
-    references is drawn again."""
-    (booking_id,) = next_booking_ids(conn, 1)
-    while True:
-        reference = new_reference()
-        if not conn.execute(_REFERENCE_TAKEN, {"reference": reference}).first():
-            break
-    new = NewBooking(booking_id, reference, owner, request, assignments)
-    insert_bookings(conn, service, [new])
-    return booking_id
-
-
-_REFERENCE_TAKEN = select(bookings_t.c.id).where(bookings_t.c.reference == bindparam("reference"))
+    """Write a booking and its tickets, confirmed or held (until now() plus the hold, by
+    PostgreSQL's clock); the exclusion constraint judges last."""
+    stops = service.stops
+    values = {
+        "owner": owner,
+        "service_id": service.id,
+        "date": request.date,
+        "replaces": request.replaces,
+        "status": BookingStatus.CONFIRMED if request.hold_seconds is None else BookingStatus.HELD,
+        "hold": request.hold_seconds,
+        "p_positions": list(range(len(request.passengers))),
+        "p_names": [p.name for p in request.passengers],
+        "t_passengers": [a.passenger for a in assignments],
+        "t_positions": [a.ticket for a in assignments],
+        "t_seats": [a.seat.number for a in assignments],
+        "t_starts": [a.start for a in assignments],
+        "t_stops": [a.end for a in assignments],
+        "t_origins": [stops[a.start].station for a in assignments],
+        "t_destinations": [stops[a.end].station for a in assignments],
+    }
+    booking_id = None
+    while booking_id is None:  # a clash of random references is retried, not raised
+        booking_id = conn.execute(
+            _INSERT_BOOKING, {"reference": new_reference(), **values}
+        ).scalar()
+    return int(booking_id)
 
 
 # Every passenger of some bookings with the tickets still theirs, in order, in one query.
@@ -448,13 +394,16 @@ def retire(conn: Connection, booking_id: int) -> None:
     )
 
 
-def mark_exchanged(conn: Connection, old_id: int, new_reference: str) -> None:
-    """The old booking is `exchanged`, replaced by the new one (written with the same
-    transaction's commit)."""
-    conn.execute(
-        update(bookings_t)
-        .where(bookings_t.c.id == old_id, bookings_t.c.status == BookingStatus.CONFIRMED)
-        .values(status=BookingStatus.EXCHANGED, replaced_by=new_reference)
+def mark_exchanged(conn: Connection, old_id: int, new_id: int) -> str:
+    """The old booking is `exchanged`, replaced by the new one; the new one's reference."""
+    new_reference = select(bookings_t.c.reference).where(bookings_t.c.id == new_id)
+    return str(
+        conn.execute(
+            update(bookings_t)
+            .where(bookings_t.c.id == old_id, bookings_t.c.status == BookingStatus.CONFIRMED)
+            .values(status=BookingStatus.EXCHANGED, replaced_by=new_reference.scalar_subquery())
+            .returning(bookings_t.c.replaced_by)
+        ).scalar_one()
     )
 
 

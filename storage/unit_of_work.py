@@ -107,21 +107,11 @@ class SqlJobs:
 
 
 class SqlBookings:
-    """Bookings; new ones are written together just before the commit (one statement for a
-    whole allocation round's), with ids taken from the sequence beforehand."""
-
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
-        self.adding: list[booking_repo.NewBooking] = []
-        self.service: ServiceTimetable | None = None
-        self._ids: list[int] = []
-        self._references: set[str] = set()
 
     def occupancy(self, service_id: str, date: dt.date) -> Occupancy:
         return booking_repo.load_occupancy(self.conn, service_id, date)
-
-    def reserve(self, count: int) -> None:
-        self._ids += booking_repo.next_booking_ids(self.conn, count)
 
     def add(
         self,
@@ -130,31 +120,9 @@ class SqlBookings:
         request: BookingRequest,
         assignments: Sequence[Assignment],
     ) -> int:
-        if self.adding and (
-            self.service is not service or self.adding[0].request.date != request.date
-        ):
-            self.flush()  # one departure per statement
-        if not self._ids:
-            self.reserve(1)
-        reference = booking_repo.new_reference()
-        while reference in self._references:
-            reference = booking_repo.new_reference()
-        self._references.add(reference)
-        new = booking_repo.NewBooking(self._ids.pop(0), reference, owner, request, assignments)
-        self.adding.append(new)
-        self.service = service
-        return new.id
-
-    def flush(self) -> None:
-        """Write the bookings added (in the transaction, before its commit); WriteConflict
-        if a seat was sold meanwhile (or a reference drawn was taken: a retry draws anew)."""
-        if not self.adding:
-            return
-        adding, self.adding = self.adding, []
-        assert self.service is not None
         try:
-            booking_repo.insert_bookings(self.conn, self.service, adding)
-        except IntegrityError as clash:  # the exclusion or the unique constraint
+            return booking_repo.insert_booking(self.conn, owner, service, request, assignments)
+        except IntegrityError as clash:  # the exclusion constraint: a seat sold meanwhile
             raise WriteConflict(str(clash.orig)) from clash
 
     def cancel(self, reference: str, owner: str | None) -> tuple[int, str, str | None]:
@@ -194,9 +162,7 @@ class SqlBookings:
         booking_repo.retire(self.conn, booking_id)
 
     def mark_exchanged(self, old_id: int, new_id: int) -> str:
-        (reference,) = [b.reference for b in self.adding if b.id == new_id]
-        booking_repo.mark_exchanged(self.conn, old_id, reference)
-        return reference
+        return booking_repo.mark_exchanged(self.conn, old_id, new_id)
 
     def lock(self, reference: str, owner: str | None) -> Booking:
         return booking_repo.lock_booking(self.conn, reference, owner)
@@ -374,7 +340,6 @@ class SqlUnitOfWork:
             self.conn.close()
 
     def commit(self) -> None:
-        self.bookings.flush()
         self.jobs.flush()
         self.events.flush()
         self.webhooks.flush()

@@ -267,3 +267,23 @@ def test_a_booking_is_written_whole_with_its_passengers_and_their_tickets(
     assert (
         dt.timedelta(seconds=119) < booking.expires_at - row.created_at <= dt.timedelta(seconds=121)
     )
+
+
+def test_a_reference_already_taken_is_drawn_again_and_nothing_is_written_twice(
+    engine: Engine, new_service, day: dt.date, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = load(engine, new_service())
+    with engine.begin() as conn:
+        first = sell(conn, service, day, "A1", LON, PAR)
+        taken = booking_repo.bookings_by_id(conn, [first])[first].reference
+    drawn = iter([taken, "NEWREF23"])
+    monkeypatch.setattr(booking_repo, "new_reference", lambda: next(drawn))
+
+    with engine.begin() as conn:
+        second = sell(conn, service, day, "A2", LON, PAR)
+
+    assert [b.reference for b in bookings_of(engine, service.id, day)] == [taken, "NEWREF23"]
+    assert [(t.booking_id, t.seat) for t in tickets_of(engine, service.id, day)] == [
+        (first, "A1"),
+        (second, "A2"),
+    ]

@@ -477,31 +477,6 @@ def test_a_round_whose_job_a_newer_attempt_took_meanwhile_writes_nothing(
     ]
 
 
-def test_a_round_that_drew_a_taken_reference_writes_nothing_and_the_retry_draws_anew(
-    runtime: Runtime, engine: Engine, new_service, day: dt.date, monkeypatch
-) -> None:
-    """A round's bookings are written in one statement at its end, their random references
-    drawn without a look: one already taken voids the round, as a seat sold meanwhile does."""
-    sid = new_service()
-    with engine.begin() as conn:
-        first = sell(conn, load(engine, sid), day, "A1", 0, 2)
-        taken = booking_repo.bookings_by_id(conn, [first])[first].reference
-    drawn = iter([taken, "NEWREF23"])
-    monkeypatch.setattr(booking_repo, "new_reference", lambda: next(drawn))
-    job_id = queue_job(engine, request(sid, day, seat="A2"))
-
-    assert serve(runtime, sid, day) == BatchResult(claimed=1, succeeded=0, failed=0)
-    assert [b.reference for b in bookings_of(engine, sid, day)] == [taken]
-    assert job_row(engine, job_id).status == "queued"  # given back
-
-    assert serve(runtime, sid, day) == BatchResult(claimed=1, succeeded=1, failed=0)
-    assert [b.reference for b in bookings_of(engine, sid, day)] == [taken, "NEWREF23"]
-    assert [(t.seat, t.booking_id) for t in tickets_of(engine, sid, day)] == [
-        ("A1", first),
-        ("A2", job_row(engine, job_id).booking_id),
-    ]
-
-
 def test_a_stale_view_of_the_seats_is_caught_by_the_constraint_and_the_whole_batch_rolls_back(
     runtime: Runtime, engine: Engine, new_service, day: dt.date, monkeypatch
 ) -> None:

@@ -258,9 +258,6 @@ class FakeBookings:
     def occupancy(self, service_id: str, date: dt.date) -> Occupancy:
         return Occupancy(self._taken(service_id, date))
 
-    def reserve(self, count: int) -> None:
-        pass
-
     def add(
         self,
         owner: str,
