@@ -40,18 +40,15 @@ _FIND_BY_KEY = select(jobs_t.c.id, jobs_t.c.request_hash, jobs_t.c.status).where
 )
 # A new job; nothing (no id back) when its Idempotency-Key was committed meanwhile by a
 # concurrent request: the conflict target is the unique index jobs_idempotency (0006).
-_INSERT_JOB = (
-    pg_insert(jobs_t)
-    .on_conflict_do_nothing(
-        index_elements=[
-            jobs_t.c.owner,
-            func.coalesce(jobs_t.c.submitted_by, jobs_t.c.owner),
-            jobs_t.c.idempotency_key,
-        ],
-        index_where=jobs_t.c.idempotency_key.is_not(None),
-    )
-    .returning(jobs_t.c.id)
-)
+_KEY_INDEX: dict[str, Any] = {
+    "index_elements": [
+        jobs_t.c.owner,
+        func.coalesce(jobs_t.c.submitted_by, jobs_t.c.owner),
+        jobs_t.c.idempotency_key,
+    ],
+    "index_where": jobs_t.c.idempotency_key.is_not(None),
+}
+_INSERT_JOB = pg_insert(jobs_t).on_conflict_do_nothing(**_KEY_INDEX).returning(jobs_t.c.id)
 # The same insert with the audit trail's record of the request, in one statement: the
 # event is written only if the job is (its job_id is the new job's id).
 _NEW_JOB_COLUMNS = (
@@ -71,14 +68,7 @@ _NEW_JOB_COLUMNS = (
 _NEW_JOB = (
     pg_insert(jobs_t)
     .values({name: bindparam(name, type_=jobs_t.c[name].type) for name in _NEW_JOB_COLUMNS})
-    .on_conflict_do_nothing(
-        index_elements=[
-            jobs_t.c.owner,
-            func.coalesce(jobs_t.c.submitted_by, jobs_t.c.owner),
-            jobs_t.c.idempotency_key,
-        ],
-        index_where=jobs_t.c.idempotency_key.is_not(None),
-    )
+    .on_conflict_do_nothing(**_KEY_INDEX)
     .returning(jobs_t.c.id)
     .cte("new_job")
 )
