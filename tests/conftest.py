@@ -424,11 +424,15 @@ class Api:
                 raise AssertionError(f"job {job_id} still {job['status']} after {timeout}s")
             time.sleep(0.05)
 
+    def submit(self, body: dict, sub: str = "alice", path: str = "/v1/bookings", **kw) -> str:
+        """Submit a booking (or an exchange, by its path): its accepted job's id."""
+        response = self.post(path, json=body, sub=sub, **kw)
+        assert response.status_code == 202, response.text
+        return response.json()["id"]
+
     def book(self, body: dict, sub: str = "alice", **kw) -> dict:
         """Submit a booking and poll its job to the end."""
-        response = self.post("/v1/bookings", json=body, sub=sub, **kw)
-        assert response.status_code == 202, response.text
-        return self.wait_job(response.json()["id"], sub=sub)
+        return self.wait_job(self.submit(body, sub=sub, **kw), sub=sub)
 
     def make_service(
         self, *, route: str = "LON-AMS", carriages: list[dict] | None = None, days: str = "1234567"

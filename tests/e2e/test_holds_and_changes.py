@@ -122,9 +122,7 @@ def test_an_exchange_into_a_full_train_leaves_the_old_booking_as_it_was(api) -> 
     old = api.book(body(home, "A2"))["booking"]
     assert api.book(body(full), sub="bob")["status"] == "succeeded"
 
-    accepted = api.post(f"/v1/bookings/{old['reference']}/exchange", json=body(full))
-    assert accepted.status_code == 202, accepted.text
-    job = api.wait_job(accepted.json()["id"])
+    job = api.wait_job(api.submit(body(full), path=f"/v1/bookings/{old['reference']}/exchange"))
 
     assert (job["status"], job["error"]["code"]) == ("failed", "sold_out")
     assert api.get(f"/v1/bookings/{old['reference']}").json() == old
@@ -155,16 +153,12 @@ def test_a_race_of_exchanges_and_new_bookings_on_two_departures_ends_consistent(
     news = [body(rng.choice([one, two])) for _ in range(100)]
 
     def exchange(swap: tuple[str, dict]) -> str:
-        answer = api.post(
-            f"/v1/bookings/{swap[0]}/exchange", json=swap[1], sub="ops", role="operator"
+        return api.submit(
+            swap[1], sub="ops", role="operator", path=f"/v1/bookings/{swap[0]}/exchange"
         )
-        assert answer.status_code == 202, answer.text
-        return answer.json()["id"]
 
     def book(request: dict) -> str:
-        answer = api.post("/v1/bookings", json=request, sub="bob")
-        assert answer.status_code == 202, answer.text
-        return answer.json()["id"]
+        return api.submit(request, sub="bob")
 
     with ThreadPoolExecutor(max_workers=24) as pool:
         swap_jobs = list(pool.map(exchange, swaps))

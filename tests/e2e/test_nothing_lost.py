@@ -58,9 +58,7 @@ def test_a_worker_killed_mid_burst_loses_and_duplicates_nothing(api, workers, en
     time.sleep(2)
 
     def submit(n: int) -> str:
-        response = api.post("/v1/bookings", json=booking(service, day, n), sub="kill")
-        assert response.status_code == 202, response.text
-        return response.json()["id"]
+        return api.submit(booking(service, day, n), sub="kill")
 
     with ThreadPoolExecutor(max_workers=16) as pool:
         ids = list(pool.map(submit, range(50)))
